@@ -1,1 +1,176 @@
-fn main(){}
+//! `convene`: runs the all-in-one node, a management node or a conferencing node, and administers
+//! an installation.
+
+mod settings;
+mod setup;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use convene_admin::AppState;
+use convene_engine::{NodeConfig, NodeSupervisor};
+use convene_schema::Db;
+use settings::{FileSettings, Overrides, Settings};
+
+#[derive(Parser)]
+#[command(name = "convene", version, about = "Convene: an open-source software MCU and video-conferencing platform")]
+struct Cli {
+    /// A TOML settings file (keys: data_dir, database_url, http, node_name, manager_url, node_secret).
+    #[arg(long, short, global = true, env = "CONVENE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// All in one: a management node and one conferencing node in one process.
+    Up(#[command(flatten)] Overrides),
+    /// Only the management node (dashboard, Management API).
+    Manager(#[command(flatten)] Overrides),
+    /// Only a conferencing node, reporting to --manager-url.
+    Node(#[command(flatten)] Overrides),
+    /// Administration.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// The database.
+    #[command(subcommand)]
+    Db(DbCommand),
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Sets (or resets) an administrator's password.
+    SetPassword {
+        #[arg(long, default_value = setup::ADMIN_USER)]
+        user: String,
+        /// Read the password from standard input instead of asking.
+        #[arg(long)]
+        password_stdin: bool,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Applies pending migrations (they also run whenever a node starts).
+    Migrate(#[command(flatten)] Overrides),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CONVENE_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let file = match FileSettings::load(cli.config.as_deref()) {
+        Ok(f) => f,
+        Err(e) => return fail(&e),
+    };
+    let result = match cli.command {
+        Command::Up(o) => run(Settings::resolve(file, o), true, true),
+        Command::Manager(o) => run(Settings::resolve(file, o), true, false),
+        Command::Node(o) => run(Settings::resolve(file, o), false, true),
+        Command::Admin(AdminCommand::SetPassword { user, password_stdin, overrides }) => {
+            set_password(&Settings::resolve(file, overrides), &user, password_stdin)
+        }
+        Command::Db(DbCommand::Migrate(o)) => {
+            let s = Settings::resolve(file, o);
+            open_db(&s).map(|_| println!("Database at {} is up to date.", s.database_display()))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(msg: &str) -> ExitCode {
+    eprintln!("convene: {msg}");
+    ExitCode::FAILURE
+}
+
+fn open_db(s: &Settings) -> Result<Db, String> {
+    Db::open(&s.database_url).map_err(|e| format!("{} ({})", e, s.database_display()))
+}
+
+fn set_password(s: &Settings, user: &str, from_stdin: bool) -> Result<(), String> {
+    let db = open_db(s)?;
+    let password = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map_err(|e| e.to_string())?;
+        line.trim_end_matches(['\r', '\n']).to_string()
+    } else {
+        setup::prompt_new_password()?
+    };
+    setup::set_password(&db, user, &password)?;
+    println!("Password set for \"{user}\".");
+    Ok(())
+}
+
+/// Runs the management node and/or a conferencing node until interrupted.
+fn run(s: Settings, manager: bool, node: bool) -> Result<(), String> {
+    let secret = s.node_secret()?;
+    let system = actix_rt::System::new();
+    system.block_on(async move {
+        let mut servers = Vec::new();
+        let mut bound = None;
+        if manager {
+            let db = open_db(&s)?;
+            if node {
+                for made in setup::seed_all_in_one(&db, &s.node_name)? {
+                    tracing::info!("created {made}");
+                }
+            }
+            let login = setup::ensure_admin(&db)?;
+            let listener = TcpListener::bind(s.http).map_err(|e| format!("cannot listen on {}: {e}", s.http))?;
+            let addr = listener.local_addr().map_err(|e| e.to_string())?;
+            bound = Some(addr);
+            let state = AppState::new(db, secret.clone());
+            servers.push(convene_admin::serve(listener, state, 2).map_err(|e| e.to_string())?);
+            println!("Convene management node on http://{addr}/");
+            println!("  dashboard:       http://{addr}/admin/");
+            println!("  Management API:  http://{addr}/api/admin/configuration/v1/  (HTTP Basic)");
+            println!("  OpenAPI:         http://{addr}/api/admin/openapi.json");
+            println!("  database:        {}", s.database_display());
+            println!("{login}");
+        }
+        if node {
+            match convene_pipelines::check_media() {
+                Ok(v) => tracing::info!("media: {v}"),
+                Err(e) => tracing::warn!("media is not ready: {e}"),
+            }
+            let manager_url = match bound {
+                Some(addr) => format!("http://{}", loopback_if_unspecified(addr)),
+                None => s.manager_url.clone(),
+            };
+            actix::Actor::start(NodeSupervisor::new(NodeConfig {
+                name: s.node_name.clone(),
+                manager_url,
+                node_secret: secret.clone(),
+                control_url: String::new(),
+            }));
+            println!("Conferencing node \"{}\" reporting to the management node.", s.node_name);
+        }
+        if servers.is_empty() {
+            tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+        } else {
+            for server in servers {
+                server.await.map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Where the in-process node reaches the management node: the bound address, over loopback when
+/// the server listens on every address.
+fn loopback_if_unspecified(mut addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::IpAddr::from([127, 0, 0, 1]));
+    }
+    addr
+}

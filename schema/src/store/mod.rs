@@ -70,7 +70,9 @@ struct SqlitePragmas;
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> std::result::Result<(), diesel::r2d2::Error> {
-        diesel::sql_query("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;")
+        // busy_timeout first: the pool opens connections concurrently, and the others must wait for
+        // the one switching a new file to WAL instead of failing with "database is locked".
+        diesel::sql_query("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
             .execute(conn)
             .map(|_| ())
             .map_err(diesel::r2d2::Error::QueryError)

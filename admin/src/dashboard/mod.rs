@@ -1,0 +1,5 @@
+//! The admin dashboard (server-rendered).
+
+use actix_web::web;
+
+pub fn routes(_cfg: &mut web::ServiceConfig) {}

@@ -1,0 +1,89 @@
+//! The API the conferencing nodes use on the management node (`/api/internal/v1/`): status
+//! reports, finished-call records, and configuration look-ups. Authenticated by the shared node
+//! secret in `X-Convene-Node-Secret`.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use convene_schema::resources::WORKER_VM;
+use convene_schema::store::{config, history};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::api::parse_body;
+use crate::error::{ApiError, blocking};
+use crate::live::NodeReport;
+
+pub const SECRET_HEADER: &str = "X-Convene-Node-Secret";
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/internal/v1")
+            .route("/nodes/{name}/status", web::put().to(report))
+            .route("/history", web::post().to(record))
+            .route("/service", web::get().to(service))
+            .route("/global", web::get().to(global)),
+    );
+}
+
+fn check_secret(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+    let given = req.headers().get(SECRET_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+    // Constant-time comparison: the secret must not leak through timing.
+    let expected = state.node_secret.as_bytes();
+    let same = given.len() == expected.len() && given.bytes().zip(expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    if same { Ok(()) } else { Err(ApiError::Unauthorized) }
+}
+
+async fn report(state: web::Data<AppState>, req: HttpRequest, name: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    check_secret(&state, &req)?;
+    let body = parse_body(&body)?;
+    let report: NodeReport = serde_json::from_value(body).map_err(|e| ApiError::BadRequest(format!("Not a node report: {e}.")))?;
+    if report.name != *name {
+        return Err(ApiError::BadRequest("The report's name does not match the URL.".into()));
+    }
+    let db = state.db.clone();
+    let n = report.name.clone();
+    let params = vec![("name".to_string(), n.clone())];
+    let configured = blocking(move || config::list(&db, &WORKER_VM, &params).map_err(|e| ApiError::Internal(e.to_string()))).await?;
+    if configured.total == 0 {
+        return Err(ApiError::Forbidden(format!("\"{n}\" is not a configured Conferencing Node (worker_vm).")));
+    }
+    state.live.update(report);
+    Ok(HttpResponse::Ok().json(json!({"status": "success"})))
+}
+
+#[derive(Deserialize)]
+struct Record {
+    conference: Value,
+    #[serde(default)]
+    participants: Vec<Value>,
+}
+
+async fn record(state: web::Data<AppState>, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    check_secret(&state, &req)?;
+    let body = parse_body(&body)?;
+    let rec: Record = serde_json::from_value(body).map_err(|e| ApiError::BadRequest(format!("Not a history record: {e}.")))?;
+    let db = state.db.clone();
+    blocking(move || history::record(&db, &rec.conference, &rec.participants).map_err(|e| ApiError::from_store("history", "", e))).await?;
+    Ok(HttpResponse::Created().json(json!({"status": "success"})))
+}
+
+#[derive(Deserialize)]
+struct AliasQuery {
+    alias: String,
+}
+
+async fn service(state: web::Data<AppState>, req: HttpRequest, q: web::Query<AliasQuery>) -> Result<HttpResponse, ApiError> {
+    check_secret(&state, &req)?;
+    let db = state.db.clone();
+    let alias = q.into_inner().alias;
+    let a = alias.clone();
+    let found = blocking(move || config::service_by_alias(&db, &a).map_err(|e| ApiError::Internal(e.to_string()))).await?;
+    found.map(|s| HttpResponse::Ok().json(s)).ok_or_else(|| ApiError::NotFound(format!("No service has the alias \"{alias}\".")))
+}
+
+async fn global(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    check_secret(&state, &req)?;
+    let db = state.db.clone();
+    let g = blocking(move || config::global(&db).map_err(|e| ApiError::Internal(e.to_string()))).await?;
+    Ok(HttpResponse::Ok().json(g))
+}

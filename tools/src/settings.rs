@@ -1,0 +1,158 @@
+//! Settings: command-line flags override `CONVENE_*` environment variables (and `DATABASE_URL`),
+//! which override the TOML file given with `--config`, which overrides the defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The TOML file's keys (all optional).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub http: Option<SocketAddr>,
+    pub node_name: Option<String>,
+    pub manager_url: Option<String>,
+    pub node_secret: Option<String>,
+}
+
+impl FileSettings {
+    pub fn load(path: Option<&Path>) -> Result<Self, String> {
+        let Some(path) = path else { return Ok(Self::default()) };
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub http: SocketAddr,
+    pub node_name: String,
+    pub manager_url: String,
+    /// `None`: read or create `<data_dir>/node_secret`.
+    pub node_secret: Option<String>,
+}
+
+pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
+
+/// Command-line and environment values (clap fills these from both).
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct Overrides {
+    /// Directory for the embedded database and generated secrets.
+    #[arg(long, env = "CONVENE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// postgres://… for PostgreSQL; otherwise a SQLite file (default <data-dir>/convene.sqlite3).
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Address of the management node's HTTP server (dashboard and APIs).
+    #[arg(long, env = "CONVENE_HTTP")]
+    pub http: Option<SocketAddr>,
+    /// The Conferencing Node's name (a configured worker_vm).
+    #[arg(long, env = "CONVENE_NODE_NAME")]
+    pub node_name: Option<String>,
+    /// Base URL of the management node, for a separate conferencing node.
+    #[arg(long, env = "CONVENE_MANAGER_URL")]
+    pub manager_url: Option<String>,
+    /// Shared secret between the management node and the conferencing nodes.
+    #[arg(long, env = "CONVENE_NODE_SECRET", hide_env_values = true)]
+    pub node_secret: Option<String>,
+}
+
+impl Settings {
+    pub fn resolve(file: FileSettings, o: Overrides) -> Settings {
+        let data_dir = o.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
+        let database_url = o
+            .database_url
+            .or(file.database_url)
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| data_dir.join("convene.sqlite3").display().to_string());
+        let http = o.http.or(file.http).unwrap_or_else(|| DEFAULT_HTTP.parse().expect("default address"));
+        let manager_url = o.manager_url.or(file.manager_url).unwrap_or_else(|| format!("http://{http}"));
+        Settings {
+            data_dir,
+            database_url,
+            http,
+            node_name: o.node_name.or(file.node_name).unwrap_or_else(|| "node1".into()),
+            manager_url,
+            node_secret: o.node_secret.or(file.node_secret).filter(|s| !s.is_empty()),
+        }
+    }
+
+    /// The node secret: configured, or kept in `<data_dir>/node_secret` (created on first use).
+    pub fn node_secret(&self) -> Result<String, String> {
+        if let Some(s) = &self.node_secret {
+            return Ok(s.clone());
+        }
+        let path = self.data_dir.join("node_secret");
+        if let Ok(s) = std::fs::read_to_string(&path) {
+            return Ok(s.trim().to_string());
+        }
+        std::fs::create_dir_all(&self.data_dir).map_err(|e| format!("{}: {e}", self.data_dir.display()))?;
+        let secret: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+        write_private(&path, &secret).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(secret)
+    }
+
+    /// The database URL with any password hidden, for logs.
+    pub fn database_display(&self) -> String {
+        match self.database_url.split_once('@') {
+            Some((creds, rest)) if self.database_url.starts_with("postgres") => {
+                let scheme_end = creds.find("://").map(|i| i + 3).unwrap_or(0);
+                let user = creds[scheme_end..].split(':').next().unwrap_or("");
+                format!("{}{user}:***@{rest}", &creds[..scheme_end])
+            }
+            _ => self.database_url.clone(),
+        }
+    }
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    f.write_all(contents.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_beats_defaults() {
+        let file: FileSettings = toml::from_str("data_dir = \"/srv/c\"\nhttp = \"127.0.0.1:9000\"\nnode_name = \"a\"").unwrap();
+        let o = Overrides { node_name: Some("b".into()), ..Default::default() };
+        let s = Settings::resolve(file, o);
+        assert_eq!(s.data_dir, PathBuf::from("/srv/c"));
+        assert_eq!(s.database_url, "/srv/c/convene.sqlite3");
+        assert_eq!(s.http.port(), 9000);
+        assert_eq!(s.node_name, "b");
+        assert_eq!(s.manager_url, "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        assert!(toml::from_str::<FileSettings>("data_dri = \"x\"").is_err());
+    }
+
+    #[test]
+    fn passwords_hidden_in_display() {
+        let o = Overrides { database_url: Some("postgres://u:secret@127.0.0.1:5432/db".into()), ..Default::default() };
+        let s = Settings::resolve(FileSettings::default(), o);
+        assert_eq!(s.database_display(), "postgres://u:***@127.0.0.1:5432/db");
+    }
+
+    #[test]
+    fn node_secret_is_created_once() {
+        let dir = std::env::temp_dir().join(format!("convene-secret-{}", std::process::id()));
+        let o = Overrides { data_dir: Some(dir.clone()), ..Default::default() };
+        let s = Settings::resolve(FileSettings::default(), o);
+        let a = s.node_secret().unwrap();
+        assert_eq!(a.len(), 64);
+        assert_eq!(s.node_secret().unwrap(), a);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
