@@ -1,0 +1,5 @@
+//! Shared helpers for Convene's end-to-end and storage tests.
+
+pub mod pg;
+pub mod storage_suite;
+pub mod server;

@@ -69,7 +69,7 @@ impl Drop for TempDir {
     }
 }
 
-/// The user the server runs as: `None` runs it as ourselves (we are not root).
+/// The system user the server runs as when the tests run as root.
 #[derive(Debug, Clone, Copy)]
 struct RunAs {
     uid: u32,
@@ -83,6 +83,7 @@ pub struct PgCluster {
     data: PathBuf,
     log: PathBuf,
     port: u16,
+    /// `None`: run the binaries as ourselves (we are not root).
     run_as: Option<RunAs>,
     server: Option<Child>,
     // Last, so the directory is removed after the server has stopped.
@@ -224,6 +225,11 @@ impl PgCluster {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The cluster's directory (data directory, sockets, server log).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// The port the server listens on (127.0.0.1).

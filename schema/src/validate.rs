@@ -348,7 +348,8 @@ fn check_aliases(value: &Value) -> Result<Vec<AliasInput>, String> {
         if alias.chars().count() > 250 || description.chars().count() > 250 {
             return Err("Aliases and their descriptions are at most 250 characters.".into());
         }
-        if out.iter().any(|a| a.alias.eq_ignore_ascii_case(&alias)) {
+        // The same comparison as the store's uniqueness (`to_lowercase`), not just ASCII case.
+        if out.iter().any(|a| a.alias.to_lowercase() == alias.to_lowercase()) {
             return Err(format!("Alias \"{alias}\" is given twice."));
         }
         out.push(AliasInput { alias, description });
@@ -525,6 +526,7 @@ mod tests {
     #[test]
     fn duplicate_and_blank_aliases_are_refused() {
         assert!(create(&CONFERENCE, json!({"name": "a", "aliases": ["x", "X"]})).unwrap_err().0.contains_key("aliases"));
+        assert!(create(&CONFERENCE, json!({"name": "a", "aliases": ["café", "CAFÉ"]})).unwrap_err().0.contains_key("aliases"));
         assert!(create(&CONFERENCE, json!({"name": "a", "aliases": [{"alias": " "}]})).unwrap_err().0.contains_key("aliases"));
         assert!(create(&CONFERENCE, json!({"name": "a", "aliases": [{"alias": "a b"}]})).unwrap_err().0.contains_key("aliases"));
     }

@@ -311,9 +311,13 @@ fn write(
         None => None,
     };
     let now = now_iso();
+    // Only resources that declare `creation_time` show it (`global` does not).
+    let has_creation_time = res.field("creation_time").is_some();
     let id = match (id, current) {
         (Some(id), Some(row)) => {
-            checked.data.insert("creation_time".into(), Value::String(row.creation_time.clone()));
+            if has_creation_time {
+                checked.data.insert("creation_time".into(), Value::String(row.creation_time.clone()));
+            }
             let data = Value::Object(checked.data.clone()).to_string();
             on_conn!(conn, c => diesel::update(co::config_object.filter(co::id.eq(id)))
                 .set((co::name.eq(&name), co::unique_key.eq(unique_key.as_deref()), co::owner_id.eq(owner_id), co::data.eq(&data)))
@@ -321,7 +325,9 @@ fn write(
             id
         }
         _ => {
-            checked.data.insert("creation_time".into(), Value::String(now.clone()));
+            if has_creation_time {
+                checked.data.insert("creation_time".into(), Value::String(now.clone()));
+            }
             if res.field("uuid").is_some_and(|f| f.readonly) {
                 checked.data.insert("uuid".into(), Value::String(uuid::Uuid::new_v4().to_string()));
             }

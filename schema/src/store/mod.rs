@@ -86,6 +86,7 @@ impl Db {
         let db = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = Pool::builder()
                 .max_size(8)
+                .connection_timeout(std::time::Duration::from_secs(10))
                 .build(ConnectionManager::<PgConnection>::new(url))
                 .map_err(|e| StoreError::Open(e.to_string()))?;
             let mut c = pool.get()?;
