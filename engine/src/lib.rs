@@ -4,5 +4,7 @@
 pub mod capacity;
 pub mod host;
 pub mod node;
+pub mod sdp;
+pub mod sip;
 
 pub use node::{NodeConfig, NodeSupervisor};

@@ -1,5 +1,7 @@
 //! Convene's media: GStreamer pipelines that the engine's actors build and change while calls run.
 
+pub mod layout;
+
 /// GStreamer elements the media pipelines need, with the Debian package that provides each.
 pub const REQUIRED_ELEMENTS: &[(&str, &str)] = &[
     ("compositor", "gstreamer1.0-plugins-base"),

@@ -1,7 +1,7 @@
 //! Management API benchmark: starts a real `convene up`, creates VMRs through the bulk API, pages
 //! through them and filters them by name, and reports times and resident memory.
 //!
-//! `convene-bench-api [--vmrs 10000] [--database-url postgres://…]` (build with --release; the
+//! `convene-bench-api [--vmrs 10000] [--postgres | --database-url postgres://…]` (build with --release; the
 //! `convene` binary next to this one is used). Figures go in the README.
 
 use std::io::Read;
@@ -20,6 +20,9 @@ struct Args {
     /// A PostgreSQL URL to benchmark instead of the embedded SQLite database.
     #[arg(long)]
     database_url: Option<String>,
+    /// Start a throw-away PostgreSQL cluster on a loopback port and benchmark on it.
+    #[arg(long, conflicts_with = "database_url")]
+    postgres: bool,
     /// Repetitions of each read measurement.
     #[arg(long, default_value_t = 50)]
     reads: usize,
@@ -107,7 +110,11 @@ async fn timed_get(http: &reqwest::Client, url: &str) -> (f64, Value) {
 
 #[tokio::main]
 async fn main() {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    let cluster = args.postgres.then(convene_tests::pg::PgCluster::start);
+    if let Some(c) = &cluster {
+        args.database_url = Some(c.create_database("bench"));
+    }
     let backend = if args.database_url.is_some() { "PostgreSQL" } else { "SQLite" };
     let mut server = start(args.database_url.as_deref());
     let http = reqwest::Client::new();
@@ -149,4 +156,6 @@ async fn main() {
         idle_rss as f64 / 1024.0,
         loaded_rss as f64 / 1024.0
     );
+    drop(server);
+    drop(cluster);
 }

@@ -1,0 +1,1 @@
+//! SIP (RFC 3261): messages, sans-IO transactions and dialogs.
