@@ -2,13 +2,17 @@
 //
 // Environment: BASE_URL (e.g. http://127.0.0.1:8080), ADMIN_USER, ADMIN_PASSWORD, SCREENSHOT (path
 // of the phone-width status page screenshot; more screenshots are written next to it), and
-// optionally CHROMIUM (default /usr/bin/chromium). Exits 0 when every step passed.
+// optionally CHROMIUM (default /usr/bin/chromium) and NODE_SECRET (the management node's node
+// secret: with it, a simulated Conferencing Node reports a call, which must appear on the open
+// status page by itself, and the Lock button's command must reach that node). Exits 0 when every
+// step passed.
 //
 // Run by `cargo test -p convene-tests --test dashboard`, or by hand:
 //   (cd tests/e2e && npm ci) && BASE_URL=… ADMIN_USER=admin ADMIN_PASSWORD=… SCREENSHOT=/tmp/s.png node tests/e2e/dashboard.mjs
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -17,6 +21,7 @@ const BASE = (process.env.BASE_URL || '').replace(/\/$/, '');
 const USER = process.env.ADMIN_USER || 'admin';
 const PASSWORD = process.env.ADMIN_PASSWORD || '';
 const SHOT = process.env.SCREENSHOT || '';
+const NODE_SECRET = process.env.NODE_SECRET || '';
 if (!BASE || !PASSWORD) {
   console.error('BASE_URL and ADMIN_PASSWORD must be set');
   process.exit(2);
@@ -35,11 +40,45 @@ const context = await chromium.launchPersistentContext(profile, {
 });
 context.setDefaultTimeout(15000);
 const page = context.pages()[0] || (await context.newPage());
+const auth = { Authorization: `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}` };
 
-// Any script error or Content-Security-Policy violation fails the test.
+// A stand-in for a Conferencing Node's control API: records the commands forwarded to it.
+const commands = [];
+const fakeNode = createServer((req, res) => {
+  let body = '';
+  req.on('data', (c) => { body += c; });
+  req.on('end', () => {
+    commands.push({ path: req.url, secret: req.headers['x-convene-node-secret'], body: body ? JSON.parse(body) : null });
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end('{"status":"success"}');
+  });
+});
+await new Promise((resolve) => fakeNode.listen(0, '127.0.0.1', resolve));
+const fakeNodeUrl = `http://127.0.0.1:${fakeNode.address().port}`;
+
+/** Reports `e2e-node`'s status to the management node as a Conferencing Node does. */
+async function reportNode(conferences, participants) {
+  const report = {
+    name: 'e2e-node', version: 'e2e', control_url: fakeNodeUrl, node_type: 'CONFERENCING', cpu_count: 4,
+    cpu_model: 'Test CPU', total_ram: 8192, max_hd_calls: 20, max_sd_calls: 40, max_audio_calls: 200,
+    max_full_hd_calls: 10, max_media_tokens: 100, media_tokens_used: 36, boot_time: new Date().toISOString(),
+    conferences, participants,
+  };
+  const r = await fetch(`${BASE}/api/internal/v1/nodes/e2e-node/status`, {
+    method: 'PUT', headers: { 'Content-Type': 'application/json', 'X-Convene-Node-Secret': NODE_SECRET },
+    body: JSON.stringify(report),
+  });
+  assert.equal(r.status, 200, await r.text());
+}
+
+// Any script error, Content-Security-Policy violation or missing resource fails the test (the 400
+// and 403 answers to the deliberately wrong log-in and PIN are expected).
 const problems = [];
 page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-page.on('console', (m) => { if (m.type() === 'error') problems.push(`console error: ${m.text()}`); });
+page.on('console', (m) => {
+  if (m.type() !== 'error' || /status of 40[03]/.test(m.text())) return;
+  problems.push(`console error: ${m.text()} (${m.location().url || page.url()})`);
+});
 
 const stamp = Date.now().toString(36);
 const room = `E2E Room ${stamp}`;
@@ -153,7 +192,57 @@ try {
   await page.waitForSelector('#nodes');
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px at 390px`);
-  if (SHOT) await page.screenshot({ path: SHOT, fullPage: true });
+  if (SHOT) await page.screenshot({ path: NODE_SECRET ? shot('empty') : SHOT, fullPage: true });
+
+  if (NODE_SECRET) {
+    step('a call reported by a Conferencing Node appears without reloading');
+    const r = await fetch(`${BASE}/api/admin/configuration/v1/worker_vm/`, {
+      method: 'POST', headers: { ...auth, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'e2e-node', hostname: 'e2e-node', address: '192.0.2.50' }),
+    });
+    assert.equal(r.status, 201, await r.text());
+    const conferenceId = `e2e-${stamp}`;
+    const startTime = new Date().toISOString().replace('Z', '');
+    await reportNode(
+      [{ id: conferenceId, name: 'E2E live call', service_type: 'conference', is_started: true, is_locked: false,
+         guests_muted: false, start_time: startTime, tag: '' }],
+      [
+        { id: `${conferenceId}-p1`, conference: 'E2E live call', display_name: 'Alice Host', source_alias: 'alice@example.com',
+          protocol: 'webrtc', role: 'chair', is_muted: false, is_presenting: true, rx_bandwidth: 1536, tx_bandwidth: 1024,
+          video_codec: 'VP8', audio_codec: 'opus', connect_time: startTime },
+        { id: `${conferenceId}-p2`, conference: 'E2E live call', display_name: 'Bob Guest', source_alias: 'sip:bob@example.com',
+          protocol: 'sip', role: 'guest', is_muted: true, rx_bandwidth: 768, tx_bandwidth: 768, video_codec: 'H264',
+          connect_time: startTime },
+      ],
+    );
+    const card = page.locator('article.conference', { hasText: 'E2E live call' });
+    await card.waitFor();
+    const cardText = await card.textContent();
+    assert.ok(/Alice Host/.test(cardText) && /Bob Guest/.test(cardText) && /Muted/.test(cardText), cardText);
+    assert.match(cardText, /2 participants/);
+    await page.waitForSelector('#nodes tr:has-text("e2e-node") meter');
+    const sideways = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(sideways <= 0, `the status page scrolls sideways by ${sideways}px at 390px`);
+    if (SHOT) await page.screenshot({ path: SHOT, fullPage: true });
+
+    step('Lock is forwarded to the node hosting the call');
+    await card.locator('button:has-text("Lock")').click();
+    await page.waitForSelector('#flash');
+    assert.match(await page.textContent('#flash'), /Locked “E2E live call”/);
+    const lock = commands.find((c) => c.path === '/api/internal/v1/command/conference/lock/');
+    assert.ok(lock, `commands seen: ${JSON.stringify(commands)}`);
+    assert.deepEqual(lock.body, { conference_id: conferenceId });
+    assert.equal(lock.secret, NODE_SECRET);
+    // The node reports the new state; the open page follows.
+    await reportNode([{ id: conferenceId, name: 'E2E live call', service_type: 'conference', is_locked: true, guests_muted: false, start_time: startTime }], []);
+    await page.waitForSelector('article.conference:has-text("E2E live call") .badge:has-text("Locked")');
+    await page.waitForSelector('article.conference:has-text("E2E live call") button:has-text("Unlock")');
+    if (SHOT) await page.setViewportSize({ width: 1280, height: 900 });
+    if (SHOT) await page.screenshot({ path: shot('desktop'), fullPage: true });
+    if (SHOT) await page.setViewportSize({ width: 390, height: 844 });
+  } else {
+    console.log('  (NODE_SECRET not set: the simulated call is skipped)');
+  }
 
   step('the menu opens on a phone');
   await page.click('label.nav-button');
@@ -175,6 +264,7 @@ try {
   if (problems.length) console.error(problems.join('\n'));
   if (SHOT) await page.screenshot({ path: shot('failure'), fullPage: true }).catch(() => {});
 } finally {
+  fakeNode.close();
   await context.close();
   rmSync(profile, { recursive: true, force: true });
 }

@@ -41,8 +41,9 @@ fn id_text(body: &Value, field: &str, errors: &mut FieldErrors) -> String {
     }
 }
 
-/// Forwards a validated command to the node at `control_url`.
-async fn forward(state: &AppState, control_url: &str, path: &str, body: &Value) -> Result<HttpResponse, ApiError> {
+/// Forwards a validated command to the node at `control_url` (also used by the dashboard's
+/// action buttons).
+pub(crate) async fn forward(state: &AppState, control_url: &str, path: &str, body: &Value) -> Result<HttpResponse, ApiError> {
     if control_url.is_empty() {
         return Err(ApiError::Unavailable("The Conferencing Node hosting this call does not accept commands.".into()));
     }

@@ -1,13 +1,13 @@
 //! The Pexip-compatible Management REST API under `/api/admin/`: configuration, status, history and
 //! command namespaces, each resource's `schema/`, and the OpenAPI document. HTTP Basic auth.
 
-mod command;
+pub(crate) mod command;
 mod configuration;
 mod history;
 pub mod list;
 pub mod openapi;
 mod schema_doc;
-mod status;
+pub(crate) mod status;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};

@@ -162,7 +162,16 @@ pub fn bulk(db: &Db, res: &'static Resource, objects: &[Value], deleted: &[Value
         let mut errors = FieldErrors::default();
         let mut ids = Vec::with_capacity(objects.len());
         for (i, obj) in objects.iter().enumerate() {
-            let existing = obj.get("resource_uri").and_then(|u| res.parse_ref(u));
+            let existing = match obj.get("resource_uri") {
+                None | Some(Value::Null) => None,
+                Some(uri) => match res.parse_ref(uri) {
+                    Some(id) => Some(id),
+                    None => {
+                        errors.add(format!("objects[{i}].resource_uri"), format!("Must be the resource_uri of a {}.", res.name));
+                        continue;
+                    }
+                },
+            };
             let mode = if existing.is_some() { Mode::Patch } else { Mode::Create };
             match write(conn, res, existing, obj, mode, &global) {
                 Ok(id) => ids.push(id),
