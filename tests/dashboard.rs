@@ -8,15 +8,11 @@
 //! Needs the `convene` binary built first (`cargo build --workspace --bins`, as scripts/test.sh
 //! does), `npm ci` run in tests/e2e, Node.js, and Chromium at /usr/bin/chromium (or `$CHROMIUM`).
 
-#[path = "server.rs"]
-#[allow(dead_code)]
-mod server;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use server::Convene;
+use convene_tests::server::Convene;
 
 const PASSWORD: &str = "dashboard-e2e-password";
 /// The browser run takes a few seconds; this only guards against a hang.
