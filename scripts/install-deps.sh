@@ -19,7 +19,13 @@ pkgs=()
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools libpq5 ca-certificates)
 [ "$want_build" = 1 ] && pkgs+=(build-essential pkg-config curl git libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   libgstreamer-plugins-bad1.0-dev libpq-dev)
-[ "$want_test" = 1 ] && pkgs+=(postgresql chromium nodejs npm)
+if [ "$want_test" = 1 ]; then
+  pkgs+=(postgresql chromium)
+  # Node.js may come from elsewhere than Debian (with its own npm); only install Debian's when
+  # there is none, since Debian's npm conflicts with other Node.js builds.
+  command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+  command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do
