@@ -86,14 +86,22 @@ pub fn list(db: &Db, res: &'static Resource, params: &[(String, String)]) -> Res
         count.bind(Bind::Text(res.name.into()));
         query::push_filters(&mut count, &q.filters);
         let total = conn.count(count)?;
-        let mut select = Sql::new(
-            backend,
-            "SELECT id, kind, name, unique_key, owner_id, data, creation_time FROM config_object WHERE kind = ",
-        );
+        // Page in two steps: the ids of the page (skipping rows through the (kind, id) index
+        // without reading their documents), then just those rows.
+        let mut select = Sql::new(backend, "SELECT id AS n FROM config_object WHERE kind = ");
         select.bind(Bind::Text(res.name.into()));
         query::push_filters(&mut select, &q.filters);
         query::push_page(&mut select, &q, "id");
-        let rows: Vec<ObjectRow> = conn.load(select)?;
+        let ids: Vec<i64> = conn.load::<super::Count>(select)?.into_iter().map(|c| c.n).collect();
+        let mut rows: Vec<ObjectRow> = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            rows.extend(on_conn!(conn, c => co::config_object
+                .filter(co::id.eq_any(chunk))
+                .select(ObjectRow::as_select())
+                .load::<ObjectRow>(*c))?);
+        }
+        let position: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
+        rows.sort_by_key(|r| position.get(&r.id).copied().unwrap_or(usize::MAX));
         let objects = render(conn, res, rows)?;
         Ok(Page { total, limit: q.limit, offset: q.offset, objects })
     })
@@ -301,14 +309,18 @@ fn write(
             errors.add(res.key, format!("A {} named \"{name}\" already exists.", res.label));
         }
     }
-    if let Some(aliases) = &checked.aliases {
-        for a in aliases {
-            if let Some(other) = find_key(conn, &CONFERENCE_ALIAS, &a.alias.to_lowercase())?
-                && (id.is_none() || other.owner_id != id)
-            {
-                let owner = alias_owner_name(conn, &other)?;
-                errors.add("aliases", format!("Alias \"{}\" is already used by \"{owner}\".", a.alias));
-            }
+    if let Some(aliases) = &checked.aliases
+        && !aliases.is_empty()
+    {
+        let keys: Vec<String> = aliases.iter().map(|a| a.alias.to_lowercase()).collect();
+        let taken: Vec<ObjectRow> = on_conn!(conn, c => co::config_object
+            .filter(co::kind.eq(CONFERENCE_ALIAS.name))
+            .filter(co::unique_key.eq_any(&keys))
+            .select(ObjectRow::as_select())
+            .load(*c))?;
+        for other in taken.iter().filter(|o| id.is_none() || o.owner_id != id) {
+            let owner = alias_owner_name(conn, other)?;
+            errors.add("aliases", format!("Alias \"{}\" is already used by \"{owner}\".", other.name));
         }
     }
     if !errors.is_empty() {
@@ -322,6 +334,7 @@ fn write(
     let now = now_iso();
     // Only resources that declare `creation_time` show it (`global` does not).
     let has_creation_time = res.field("creation_time").is_some();
+    let created = current.is_none();
     let id = match (id, current) {
         (Some(id), Some(row)) => {
             if has_creation_time {
@@ -346,7 +359,7 @@ fn write(
         }
     };
     if let Some(aliases) = checked.aliases.take() {
-        sync_aliases(conn, id, &aliases, &now)?;
+        sync_aliases(conn, id, &aliases, &now, created)?;
     }
     Ok(id)
 }
@@ -369,13 +382,18 @@ fn alias_owner_name(conn: &mut Conn<'_>, alias_row: &ObjectRow) -> Result<String
 
 /// Makes a conference's alias rows match `aliases`: keeps matching rows (updating descriptions),
 /// adds new ones, deletes the rest.
-fn sync_aliases(conn: &mut Conn<'_>, conference_id: i64, aliases: &[AliasInput], now: &str) -> Result<()> {
-    let existing: Vec<ObjectRow> = on_conn!(conn, c => co::config_object
-        .filter(co::kind.eq(CONFERENCE_ALIAS.name))
-        .filter(co::owner_id.eq(conference_id))
-        .select(ObjectRow::as_select())
-        .load(*c))?;
+fn sync_aliases(conn: &mut Conn<'_>, conference_id: i64, aliases: &[AliasInput], now: &str, created: bool) -> Result<()> {
+    let existing: Vec<ObjectRow> = if created {
+        Vec::new()
+    } else {
+        on_conn!(conn, c => co::config_object
+            .filter(co::kind.eq(CONFERENCE_ALIAS.name))
+            .filter(co::owner_id.eq(conference_id))
+            .select(ObjectRow::as_select())
+            .load(*c))?
+    };
     let conference_uri = CONFERENCE.uri(conference_id);
+    let mut fresh = Vec::new();
     for row in &existing {
         if !aliases.iter().any(|a| Some(a.alias.to_lowercase()) == row.unique_key) {
             on_conn!(conn, c => diesel::delete(co::config_object.filter(co::id.eq(row.id))).execute(*c))?;
@@ -397,15 +415,20 @@ fn sync_aliases(conn: &mut Conn<'_>, conference_id: i64, aliases: &[AliasInput],
             None => {
                 let mut data = data;
                 data["creation_time"] = Value::String(now.to_string());
-                let data = data.to_string();
-                let key = a.alias.to_lowercase();
-                let new = NewObject {
-                    kind: CONFERENCE_ALIAS.name, name: &a.alias, unique_key: Some(&key),
-                    owner_id: Some(conference_id), data: &data, creation_time: now,
-                };
-                on_conn!(conn, c => diesel::insert_into(co::config_object).values(&new).execute(*c))?;
+                fresh.push((a, a.alias.to_lowercase(), data.to_string()));
             }
         }
+    }
+    // New aliases in one statement.
+    let rows: Vec<NewObject<'_>> = fresh
+        .iter()
+        .map(|(a, key, data)| NewObject {
+            kind: CONFERENCE_ALIAS.name, name: &a.alias, unique_key: Some(key),
+            owner_id: Some(conference_id), data, creation_time: now,
+        })
+        .collect();
+    if !rows.is_empty() {
+        on_conn!(conn, c => diesel::insert_into(co::config_object).values(&rows).execute(*c))?;
     }
     Ok(())
 }

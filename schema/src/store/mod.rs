@@ -160,10 +160,11 @@ macro_rules! on_conn {
 }
 pub(crate) use on_conn;
 
+/// A single integer column named `n` (counts, ids).
 #[derive(Debug, diesel::QueryableByName)]
-struct Count {
+pub(crate) struct Count {
     #[diesel(sql_type = BigInt)]
-    n: i64,
+    pub(crate) n: i64,
 }
 
 impl Conn<'_> {

@@ -1,0 +1,1 @@
+DROP INDEX config_object_kind_id;
