@@ -88,7 +88,16 @@ pub fn list(db: &Db, res: &'static Resource, params: &[(String, String)]) -> Res
         let total = conn.count(count)?;
         // Page in two steps: the ids of the page (skipping rows through the (kind, id) index
         // without reading their documents), then just those rows.
-        let mut select = Sql::new(backend, "SELECT id AS n FROM config_object WHERE kind = ");
+        // With a filter on the key column, SQLite would walk the (kind, id) index to avoid sorting
+        // and read every row's name from the table (6 ms at 10,000 VMRs); the (kind, name) index
+        // covers the filter and the id, and sorting the few matches is cheap (0.9 ms).
+        let on_name = q.filters.iter().any(|f| matches!(f.column, Column::Plain { sql: "name", .. }));
+        let from = if backend == query::Backend::Sqlite && on_name {
+            "SELECT id AS n FROM config_object INDEXED BY config_object_name WHERE kind = "
+        } else {
+            "SELECT id AS n FROM config_object WHERE kind = "
+        };
+        let mut select = Sql::new(backend, from);
         select.bind(Bind::Text(res.name.into()));
         query::push_filters(&mut select, &q.filters);
         query::push_page(&mut select, &q, "id");
