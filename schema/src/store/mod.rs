@@ -6,6 +6,7 @@
 //! Everything above the primitives (configuration objects, history, users) is written once.
 //! Calls block; async callers run them on a blocking thread.
 
+mod batch;
 pub mod config;
 pub mod history;
 pub mod query;
