@@ -16,7 +16,7 @@ done
 
 pkgs=()
 [ "$want_runtime" = 1 ] && pkgs+=(gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
-  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools libpq5 ca-certificates)
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools gstreamer1.0-x libpq5 ca-certificates)
 [ "$want_build" = 1 ] && pkgs+=(build-essential pkg-config curl git libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   libgstreamer-plugins-bad1.0-dev libpq-dev)
 if [ "$want_test" = 1 ]; then

@@ -1,5 +1,6 @@
 //! Convene's media: GStreamer pipelines that the engine's actors build and change while calls run.
 
+pub mod conference;
 pub mod layout;
 
 /// GStreamer elements the media pipelines need, with the Debian package that provides each.
@@ -21,6 +22,29 @@ pub const REQUIRED_ELEMENTS: &[(&str, &str)] = &[
     ("avdec_h264", "gstreamer1.0-libav"),
     ("mulawenc", "gstreamer1.0-plugins-good"),
     ("alawenc", "gstreamer1.0-plugins-good"),
+    ("mulawdec", "gstreamer1.0-plugins-good"),
+    ("alawdec", "gstreamer1.0-plugins-good"),
+    ("rtpbin", "gstreamer1.0-plugins-good"),
+    ("udpsrc", "gstreamer1.0-plugins-good"),
+    ("udpsink", "gstreamer1.0-plugins-good"),
+    ("rtpopuspay", "gstreamer1.0-plugins-good"),
+    ("rtpopusdepay", "gstreamer1.0-plugins-good"),
+    ("rtppcmupay", "gstreamer1.0-plugins-good"),
+    ("rtppcmudepay", "gstreamer1.0-plugins-good"),
+    ("rtppcmapay", "gstreamer1.0-plugins-good"),
+    ("rtppcmadepay", "gstreamer1.0-plugins-good"),
+    ("rtpg722pay", "gstreamer1.0-plugins-good"),
+    ("rtpg722depay", "gstreamer1.0-plugins-good"),
+    ("rtpdtmfdepay", "gstreamer1.0-plugins-good"),
+    ("avenc_g722", "gstreamer1.0-libav"),
+    ("avdec_g722", "gstreamer1.0-libav"),
+    ("h264parse", "gstreamer1.0-plugins-bad"),
+    ("appsrc", "gstreamer1.0-plugins-base"),
+    ("appsink", "gstreamer1.0-plugins-base"),
+    ("videotestsrc", "gstreamer1.0-plugins-base"),
+    ("audiotestsrc", "gstreamer1.0-plugins-base"),
+    ("audioconvert", "gstreamer1.0-plugins-base"),
+    ("audioresample", "gstreamer1.0-plugins-base"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,442 @@
+//! One participant's island: sockets, `rtpbin`, receive chains (to decoded audio and video) and
+//! the send chains (from encoded audio and video).
+//!
+//! ```text
+//! udpsrc ─► rtpbin(session 0) ─► depay ─► dec ─► convert/resample 48k mono ─► appsink ⇒ mixes
+//!                         └─► (telephone-event) rtpdtmfdepay ─► fakesink    (dtmf-event → Dtmf)
+//! udpsrc ─► rtpbin(session 1) ─► depay ─► dec ─► videoconvert I420 ─► appsink ⇒ pictures
+//! ⇒ appsrc (encoded audio) ─► pay ─► rtpbin ─► udpsink (same socket as udpsrc)
+//! ⇒ appsrc (encoded video) ─► pay ─► rtpbin ─► udpsink (same socket as udpsrc)
+//! ```
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+
+use super::codecs::{self, AudioSpec, VideoSpec, make};
+use super::events::{EventHandler, MediaEvent};
+use super::fanout::{Fanout, bridge_src};
+use super::{ConferenceError, LocalPorts, MediaConfig, ParticipantMedia};
+use crate::layout::{AudioLevel, ParticipantId};
+
+const AUDIO_SESSION: u32 = 0;
+const VIDEO_SESSION: u32 = 1;
+
+/// Hands out local UDP ports from a range by really binding them (`udpsrc` in `READY`).
+#[derive(Debug)]
+pub(crate) struct PortAllocator {
+    ip: IpAddr,
+    first: u16,
+    last: u16,
+    next: u16,
+}
+
+impl PortAllocator {
+    pub(crate) fn new(ip: IpAddr, first: u16, last: u16) -> Self {
+        let first = first + (first % 2); // RTP on even ports
+        PortAllocator { ip, first, last, next: first }
+    }
+
+    fn try_bind(&self, port: u16, name: &str, caps: &str) -> Option<gst::Element> {
+        let src = make("udpsrc", name).ok()?;
+        src.set_property("address", self.ip.to_string());
+        src.set_property("port", port as i32);
+        src.set_property("reuse", false);
+        src.set_property("buffer-size", 4 * 1024 * 1024i32);
+        src.set_property("caps", gst::Caps::builder(caps).build());
+        if src.set_state(gst::State::Ready).is_ok() {
+            Some(src)
+        } else {
+            let _ = src.set_state(gst::State::Null);
+            None
+        }
+    }
+
+    /// Binds an even port for RTP and, unless `mux`, the next one for RTCP.
+    pub(crate) fn bind(
+        &mut self,
+        prefix: &str,
+        mux: bool,
+    ) -> Result<(gst::Element, Option<gst::Element>, u16), ConferenceError> {
+        let span = (self.last.saturating_sub(self.first) / 2).max(1);
+        for _ in 0..span {
+            let port = self.next;
+            self.next = if self.next + 3 > self.last { self.first } else { self.next + 2 };
+            let Some(rtp) = self.try_bind(port, &format!("{prefix}-rtpsrc"), "application/x-rtp") else { continue };
+            if mux {
+                return Ok((rtp, None, port));
+            }
+            match self.try_bind(port + 1, &format!("{prefix}-rtcpsrc"), "application/x-rtcp") {
+                Some(rtcp) => return Ok((rtp, Some(rtcp), port)),
+                None => {
+                    let _ = rtp.set_state(gst::State::Null);
+                }
+            }
+        }
+        Err(ConferenceError::NoPorts)
+    }
+}
+
+/// A participant's island.
+pub(crate) struct ParticipantIsland {
+    pub(crate) bin: gst::Bin,
+    pub(crate) media: ParticipantMedia,
+    pub(crate) ports: LocalPorts,
+    /// Decoded audio (48 kHz mono S16LE), fanned out to mixes.
+    pub(crate) audio_in: Option<Arc<Fanout>>,
+    /// Decoded video (I420), or the name tile of an audio-only participant.
+    pub(crate) video_in: Arc<Fanout>,
+    /// Encoded audio to send.
+    pub(crate) audio_out: Option<gst_app::AppSrc>,
+    /// Encoded video to send.
+    pub(crate) video_out: Option<gst_app::AppSrc>,
+    video_depay: Option<gst::Element>,
+}
+
+fn udpsink(name: &str, socket_from: &gst::Element, to: SocketAddr) -> Result<gst::Element, ConferenceError> {
+    let sink = make("udpsink", name)?;
+    sink.set_property_from_value("socket", &socket_from.property_value("used-socket"));
+    sink.set_property("close-socket", false);
+    sink.set_property("host", to.ip().to_string());
+    sink.set_property("port", to.port() as i32);
+    sink.set_property("sync", false);
+    sink.set_property("async", false);
+    Ok(sink)
+}
+
+fn link_all(elements: &[&gst::Element]) -> Result<(), ConferenceError> {
+    gst::Element::link_many(elements.iter().copied()).map_err(|e| ConferenceError::Gst(e.to_string()))
+}
+
+fn link_pads(src: &gst::Pad, sink: &gst::Pad) -> Result<(), ConferenceError> {
+    src.link(sink).map(|_| ()).map_err(|e| ConferenceError::Gst(format!("{} → {}: {e:?}", src.name(), sink.name())))
+}
+
+fn request_pad(el: &gst::Element, name: &str) -> Result<gst::Pad, ConferenceError> {
+    el.request_pad_simple(name).ok_or_else(|| ConferenceError::Gst(format!("no pad {name} on {}", el.name())))
+}
+
+fn static_pad(el: &gst::Element, name: &str) -> Result<gst::Pad, ConferenceError> {
+    el.static_pad(name).ok_or_else(|| ConferenceError::Gst(format!("no pad {name} on {}", el.name())))
+}
+
+/// Asks whoever sends into `depay` for a keyframe (rtpbin turns it into RTCP PLI/FIR).
+pub(crate) fn request_keyframe_upstream(depay: &gst::Element) {
+    let event = gst_video::UpstreamForceKeyUnitEvent::builder().all_headers(true).build();
+    depay.call_async(move |d| {
+        d.send_event(event);
+    });
+}
+
+/// Measures RMS over 100 ms of 48 kHz mono S16LE and reports it.
+fn level_meter(id: ParticipantId, events: EventHandler, interval_samples: usize) -> super::fanout::Inspect {
+    let acc = Mutex::new((0f64, 0usize));
+    Box::new(move |buffer: &gst::BufferRef| {
+        let Ok(map) = buffer.map_readable() else { return };
+        let mut acc = acc.lock().unwrap();
+        for s in map.chunks_exact(2) {
+            let v = i16::from_le_bytes([s[0], s[1]]) as f64;
+            acc.0 += v * v;
+        }
+        acc.1 += map.len() / 2;
+        if acc.1 >= interval_samples {
+            let rms = (acc.0 / acc.1 as f64).sqrt() / 32768.0;
+            *acc = (0.0, 0);
+            events(MediaEvent::AudioLevel { id, level: AudioLevel::from_linear(rms as f32) });
+        }
+    })
+}
+
+impl ParticipantIsland {
+    /// Builds the island (not yet in the pipeline); binds its ports.
+    pub(crate) fn build(
+        id: ParticipantId,
+        media: &ParticipantMedia,
+        ports: &mut PortAllocator,
+        config: &MediaConfig,
+        events: &EventHandler,
+        on_keyframe_request: Arc<dyn Fn(ParticipantId) + Send + Sync>,
+    ) -> Result<ParticipantIsland, ConferenceError> {
+        let p = format!("p{}", id.0);
+        let bin = gst::Bin::with_name(&p);
+        let rtpbin = make("rtpbin", &format!("{p}-rtpbin"))?;
+        rtpbin.set_property("latency", config.jitter_latency.as_millis() as u32);
+        rtpbin.set_property("do-retransmission", true);
+        rtpbin.set_property("do-lost", true);
+        rtpbin.set_property_from_str("rtp-profile", "avpf");
+        bin.add(&rtpbin).map_err(|e| ConferenceError::Gst(e.to_string()))?;
+
+        let audio_spec = media.audio.clone();
+        let video_spec = media.video.clone();
+        rtpbin.connect("request-pt-map", false, move |args| {
+            let session = args[1].get::<u32>().unwrap_or(u32::MAX);
+            let pt = args[2].get::<u32>().unwrap_or(u32::MAX);
+            let caps = match session {
+                AUDIO_SESSION => audio_spec.as_ref().and_then(|a| {
+                    if pt == a.payload_type as u32 {
+                        Some(codecs::audio_rtp_caps(a))
+                    } else {
+                        a.telephone_event_pt
+                            .filter(|(dpt, _)| *dpt as u32 == pt)
+                            .map(|(dpt, clock)| codecs::dtmf_rtp_caps(dpt, clock))
+                    }
+                }),
+                VIDEO_SESSION => {
+                    video_spec.as_ref().filter(|v| v.payload_type as u32 == pt).map(codecs::video_rtp_caps)
+                }
+                _ => None,
+            };
+            Some(caps.to_value())
+        });
+
+        let mut local = LocalPorts::default();
+        let mut audio_in = None;
+        let mut audio_out = None;
+        let mut adepay = None;
+        let mut dtmf_pt = None;
+        if let Some(a) = &media.audio {
+            let (rtp_src, rtcp_src, port) = ports.bind(&format!("{p}-a"), a.rtcp_mux)?;
+            local.audio_rtp = Some(port);
+            local.audio_rtcp = Some(if a.rtcp_mux { port } else { port + 1 });
+            dtmf_pt = a.telephone_event_pt.map(|(pt, _)| pt as u32);
+            let (ain, aout, depay) = Self::audio(&bin, &rtpbin, &p, id, a, rtp_src, rtcp_src, config, events)?;
+            audio_in = Some(ain);
+            audio_out = Some(aout);
+            adepay = Some(depay);
+        }
+
+        let mut video_out = None;
+        let mut vdepay = None;
+        let video_in = if let Some(v) = &media.video {
+            let (rtp_src, rtcp_src, port) = ports.bind(&format!("{p}-v"), v.rtcp_mux)?;
+            local.video_rtp = Some(port);
+            local.video_rtcp = Some(if v.rtcp_mux { port } else { port + 1 });
+            let (vin, vout, depay) = Self::video(&bin, &rtpbin, &p, id, v, rtp_src, rtcp_src, on_keyframe_request)?;
+            video_out = Some(vout);
+            vdepay = Some(depay);
+            vin
+        } else {
+            Self::name_tile(&bin, &p, &media.display_name)?
+        };
+
+        // Received streams appear as rtpbin pads `recv_rtp_src_<session>_<ssrc>_<pt>`.
+        let bin_weak = bin.downgrade();
+        let vdepay_for_pads = vdepay.clone();
+        let audio_pt = media.audio.as_ref().map(|a| a.payload_type as u32);
+        let video_pt = media.video.as_ref().map(|v| v.payload_type as u32);
+        let prefix = p.clone();
+        rtpbin.connect_pad_added(move |_, pad| {
+            let name = pad.name();
+            let Some(rest) = name.strip_prefix("recv_rtp_src_") else { return };
+            let parts: Vec<u32> = rest.split('_').filter_map(|s| s.parse().ok()).collect();
+            let [session, _ssrc, pt] = parts[..] else { return };
+            let Some(bin) = bin_weak.upgrade() else { return };
+            let target = match (session, Some(pt)) {
+                (AUDIO_SESSION, x) if x == audio_pt => adepay.clone(),
+                (VIDEO_SESSION, x) if x == video_pt => vdepay_for_pads.clone(),
+                (AUDIO_SESSION, x) if x == dtmf_pt => {
+                    let n = pad.name().replace("recv_rtp_src", "dtmf");
+                    let depay = make("rtpdtmfdepay", &format!("{prefix}-{n}-depay")).ok();
+                    let sink = make("fakesink", &format!("{prefix}-{n}-sink")).ok();
+                    if let (Some(depay), Some(sink)) = (&depay, &sink) {
+                        sink.set_property("sync", false);
+                        sink.set_property("async", false);
+                        let _ = bin.add_many([depay, sink]);
+                        let _ = depay.link(sink);
+                        let _ = sink.sync_state_with_parent();
+                        let _ = depay.sync_state_with_parent();
+                    }
+                    depay
+                }
+                _ => None,
+            };
+            // Anything else (an unknown payload type) is dropped; an unlinked pad would stop the session.
+            let target = target.or_else(|| {
+                let sink = make("fakesink", &format!("{prefix}-drop-{}", pad.name())).ok()?;
+                sink.set_property("sync", false);
+                sink.set_property("async", false);
+                bin.add(&sink).ok()?;
+                let _ = sink.sync_state_with_parent();
+                Some(sink)
+            });
+            let Some(target) = target else { return };
+            let Some(sink) = target.static_pad("sink") else { return };
+            // A new SSRC for the same payload (the sender restarted) replaces the old stream.
+            if let Some(old) = sink.peer() {
+                let _ = old.unlink(&sink);
+            }
+            let _ = pad.link(&sink);
+            if session == VIDEO_SESSION {
+                request_keyframe_upstream(&target);
+            }
+        });
+
+        Ok(ParticipantIsland {
+            bin,
+            media: media.clone(),
+            ports: local,
+            audio_in,
+            video_in,
+            audio_out,
+            video_out,
+            video_depay: vdepay,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn audio(
+        bin: &gst::Bin,
+        rtpbin: &gst::Element,
+        p: &str,
+        id: ParticipantId,
+        spec: &AudioSpec,
+        rtp_src: gst::Element,
+        rtcp_src: Option<gst::Element>,
+        config: &MediaConfig,
+        events: &EventHandler,
+    ) -> Result<(Arc<Fanout>, gst_app::AppSrc, gst::Element), ConferenceError> {
+        let gst_err = |e: gst::glib::BoolError| ConferenceError::Gst(e.to_string());
+        bin.add(&rtp_src).map_err(gst_err)?;
+        link_pads(&static_pad(&rtp_src, "src")?, &request_pad(rtpbin, "recv_rtp_sink_0")?)?;
+        let rtcp_socket = rtcp_src.clone().unwrap_or_else(|| rtp_src.clone());
+        if let Some(rtcp_src) = &rtcp_src {
+            bin.add(rtcp_src).map_err(gst_err)?;
+            link_pads(&static_pad(rtcp_src, "src")?, &request_pad(rtpbin, "recv_rtcp_sink_0")?)?;
+        }
+
+        // Receive: depay ! dec ! audioconvert ! audioresample ! 48k mono ! appsink
+        let mut chain = codecs::audio_decoder(spec.codec, p)?;
+        chain.push(make("audioconvert", &format!("{p}-aconv"))?);
+        chain.push(make("audioresample", &format!("{p}-aresample"))?);
+        let caps = make("capsfilter", &format!("{p}-acaps"))?;
+        caps.set_property("caps", codecs::mix_caps());
+        chain.push(caps);
+        let interval = (48_000 * config.level_interval.as_millis() as usize / 1000).max(480);
+        let (sink, fanout) =
+            Fanout::new(&format!("{p}-aout"), Some(level_meter(id, events.clone(), interval)));
+        chain.push(sink.upcast());
+        bin.add_many(&chain).map_err(gst_err)?;
+        link_all(&chain.iter().collect::<Vec<_>>())?;
+
+        // Send: appsrc ! pay ! rtpbin ! udpsink
+        let src = bridge_src(&format!("{p}-asend"), gst::ClockTime::from_mseconds(300));
+        let ssrc = rand_ssrc(id, 0);
+        let pay = codecs::audio_payloader(spec, ssrc, p)?;
+        let rtp_sink = udpsink(&format!("{p}-artpsink"), &rtp_src, spec.remote)?;
+        let rtcp_dest = codecs::rtcp_destination(spec.remote, spec.remote_rtcp, spec.rtcp_mux);
+        let rtcp_sink = udpsink(&format!("{p}-artcpsink"), &rtcp_socket, rtcp_dest)?;
+        bin.add_many([src.upcast_ref(), &pay, &rtp_sink, &rtcp_sink]).map_err(gst_err)?;
+        link_all(&[src.upcast_ref(), &pay])?;
+        link_pads(&static_pad(&pay, "src")?, &request_pad(rtpbin, "send_rtp_sink_0")?)?;
+        link_pads(&static_pad(rtpbin, "send_rtp_src_0")?, &static_pad(&rtp_sink, "sink")?)?;
+        link_pads(&request_pad(rtpbin, "send_rtcp_src_0")?, &static_pad(&rtcp_sink, "sink")?)?;
+        Ok((fanout, src, chain[0].clone()))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn video(
+        bin: &gst::Bin,
+        rtpbin: &gst::Element,
+        p: &str,
+        id: ParticipantId,
+        spec: &VideoSpec,
+        rtp_src: gst::Element,
+        rtcp_src: Option<gst::Element>,
+        on_keyframe_request: Arc<dyn Fn(ParticipantId) + Send + Sync>,
+    ) -> Result<(Arc<Fanout>, gst_app::AppSrc, gst::Element), ConferenceError> {
+        let gst_err = |e: gst::glib::BoolError| ConferenceError::Gst(e.to_string());
+        bin.add(&rtp_src).map_err(gst_err)?;
+        link_pads(&static_pad(&rtp_src, "src")?, &request_pad(rtpbin, "recv_rtp_sink_1")?)?;
+        let rtcp_socket = rtcp_src.clone().unwrap_or_else(|| rtp_src.clone());
+        if let Some(rtcp_src) = &rtcp_src {
+            bin.add(rtcp_src).map_err(gst_err)?;
+            link_pads(&static_pad(rtcp_src, "src")?, &request_pad(rtpbin, "recv_rtcp_sink_1")?)?;
+        }
+
+        // Receive: depay ! [parse !] dec ! videoconvert ! I420 ! appsink
+        let mut chain = codecs::video_decoder(spec.codec, p)?;
+        chain.push(make("videoconvert", &format!("{p}-vconv"))?);
+        let caps = make("capsfilter", &format!("{p}-vcaps"))?;
+        caps.set_property("caps", gst::Caps::builder("video/x-raw").field("format", "I420").build());
+        chain.push(caps);
+        let (sink, fanout) = Fanout::new(&format!("{p}-vout"), None);
+        chain.push(sink.upcast());
+        bin.add_many(&chain).map_err(gst_err)?;
+        link_all(&chain.iter().collect::<Vec<_>>())?;
+
+        // Send: appsrc ! pay ! rtpbin ! udpsink
+        let src = bridge_src(&format!("{p}-vsend"), gst::ClockTime::from_mseconds(500));
+        let ssrc = rand_ssrc(id, 1);
+        let pay = codecs::video_payloader(spec, ssrc, p)?;
+        let rtp_sink = udpsink(&format!("{p}-vrtpsink"), &rtp_src, spec.remote)?;
+        let rtcp_dest = codecs::rtcp_destination(spec.remote, spec.remote_rtcp, spec.rtcp_mux);
+        let rtcp_sink = udpsink(&format!("{p}-vrtcpsink"), &rtcp_socket, rtcp_dest)?;
+        bin.add_many([src.upcast_ref(), &pay, &rtp_sink, &rtcp_sink]).map_err(gst_err)?;
+        link_all(&[src.upcast_ref(), &pay])?;
+        link_pads(&static_pad(&pay, "src")?, &request_pad(rtpbin, "send_rtp_sink_1")?)?;
+        link_pads(&static_pad(rtpbin, "send_rtp_src_1")?, &static_pad(&rtp_sink, "sink")?)?;
+        link_pads(&request_pad(rtpbin, "send_rtcp_src_1")?, &static_pad(&rtcp_sink, "sink")?)?;
+
+        // RTCP PLI/FIR from this viewer arrives as an upstream GstForceKeyUnit at our appsrc:
+        // hand it to whichever encoder feeds them now.
+        static_pad(src.upcast_ref(), "src")?.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
+            if let Some(gst::PadProbeData::Event(ev)) = &info.data
+                && gst_video::ForceKeyUnitEvent::is(ev)
+            {
+                on_keyframe_request(id);
+                return gst::PadProbeReturn::Drop;
+            }
+            gst::PadProbeReturn::Ok
+        });
+        Ok((fanout, src, chain[0].clone()))
+    }
+
+    /// A slate with the participant's name, for audio-only participants.
+    fn name_tile(bin: &gst::Bin, p: &str, name: &str) -> Result<Arc<Fanout>, ConferenceError> {
+        let src = make("videotestsrc", &format!("{p}-tilesrc"))?;
+        src.set_property("is-live", true);
+        src.set_property_from_str("pattern", "solid-color");
+        src.set_property("foreground-color", 0xff30_3848u32);
+        let caps = make("capsfilter", &format!("{p}-tilecaps"))?;
+        caps.set_property("caps", codecs::i420_caps(640, 360, 5));
+        let mut chain = vec![src, caps];
+        // textoverlay is in gstreamer1.0-x (pango); without it the tile is a plain slate.
+        if let Ok(text) = make("textoverlay", &format!("{p}-tiletext")) {
+            text.set_property("text", name);
+            text.set_property_from_str("valignment", "center");
+            text.set_property_from_str("halignment", "center");
+            text.set_property("font-desc", "Sans 28");
+            chain.push(text);
+            chain.push(make("videoconvert", &format!("{p}-tileconv"))?);
+            let caps = make("capsfilter", &format!("{p}-tilecaps2"))?;
+            caps.set_property("caps", gst::Caps::builder("video/x-raw").field("format", "I420").build());
+            chain.push(caps);
+        }
+        let (sink, fanout) = Fanout::new(&format!("{p}-vout"), None);
+        chain.push(sink.upcast());
+        bin.add_many(&chain).map_err(|e| ConferenceError::Gst(e.to_string()))?;
+        link_all(&chain.iter().collect::<Vec<_>>())?;
+        Ok(fanout)
+    }
+
+    /// Asks this participant for a keyframe (RTCP PLI via rtpbin).
+    pub(crate) fn request_keyframe(&self) {
+        if let Some(d) = &self.video_depay {
+            request_keyframe_upstream(d);
+        }
+    }
+}
+
+/// A per-participant, per-media SSRC: random enough to not collide, stable for the call.
+fn rand_ssrc(id: ParticipantId, media: u64) -> u32 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(id.0);
+    h.write_u64(media);
+    h.finish() as u32
+}

@@ -1,0 +1,229 @@
+//! Composited video through the real pipeline: synthetic senders, decoded receivers, pixel checks.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use convene_pipelines::conference::*;
+use convene_pipelines::layout::*;
+use gstreamer::prelude::*;
+
+/// Centre of pane `i` of the 2x2 layout at W×H.
+fn centre(i: usize) -> (u32, u32) {
+    let r = Layout::FourMainsZeroPips.panes(W, H)[i].rect;
+    (r.x + r.w / 2, r.y + r.h / 2)
+}
+
+struct Party {
+    id: ParticipantId,
+    colour: u32,
+    rx: VideoReceiver,
+    _tx: Running,
+}
+
+/// Three participants sending `codecs[i]`, in a 2x2 layout; returns the media and the parties.
+fn three_party(first_port: u16, codecs: [VideoCodecSpec; 3]) -> (ConferenceMedia, Vec<Party>) {
+    init();
+    let mut media = ConferenceMedia::new(config(first_port)).unwrap();
+    let colours = [RED, GREEN, BLUE];
+    let mut parties = Vec::new();
+    for (i, codec) in codecs.iter().enumerate() {
+        let id = ParticipantId(i as u64 + 1);
+        let remote = free_port();
+        let rx = receive_video(remote, *codec, 96);
+        let ports = media.add_participant(id, video_only(*codec, remote)).unwrap();
+        let tx = send_colour(colours[i], *codec, 96, ports.video_rtp.unwrap());
+        parties.push(Party { id, colour: colours[i], rx, _tx: tx });
+    }
+    let order = people(&[1, 2, 3]);
+    let plan = media.plan(Layout::FourMainsZeroPips, &order, &AssignOptions::default());
+    media.set_assignments(&plan).unwrap();
+    (media, parties)
+}
+
+/// Each viewer sees the others in 2x2 pane order and never themselves.
+fn check_composite(parties: &[Party]) -> Result<(), String> {
+    for viewer in parties {
+        let frames = viewer.rx.frames.lock().unwrap();
+        let others: Vec<&Party> = parties.iter().filter(|p| p.id != viewer.id).collect();
+        for (pane, other) in others.iter().enumerate() {
+            let (x, y) = centre(pane);
+            let px = frames.pixel(x, y).ok_or(format!("viewer {:?}: no frame yet", viewer.id))?;
+            if !near(px, rgb(other.colour)) {
+                return Err(format!("viewer {:?} pane {pane}: {px:?}, want {:?}", viewer.id, rgb(other.colour)));
+            }
+        }
+        let (x, y) = centre(3);
+        let empty = frames.pixel(x, y).unwrap();
+        if !near(empty, [0, 0, 0]) {
+            return Err(format!("viewer {:?}: empty pane is {empty:?}", viewer.id));
+        }
+        let own = frames.count_near(rgb(viewer.colour));
+        if own > 0 {
+            return Err(format!("viewer {:?} sees its own colour at {own} points", viewer.id));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn vp8_three_party_two_by_two_shows_the_others_and_not_yourself() {
+    let (media, parties) = three_party(41_000, [VideoCodecSpec::Vp8; 3]);
+    let took = eventually(Duration::from_secs(8), || check_composite(&parties)).unwrap();
+    eprintln!("composite correct after {took:?}; encoders {:?}", media.counts());
+    // Three distinct pictures (each viewer sees the other two), one VP8 encoder each.
+    assert_eq!(media.counts().0, 3);
+    assert_eq!(media.counts().1, 3);
+}
+
+#[test]
+fn mixed_codecs_h264_mode0_mode1_and_vp8_share_one_conference() {
+    let codecs = [
+        VideoCodecSpec::Vp8,
+        VideoCodecSpec::H264(H264Params { packetization_mode: 0, profile_level_id: 0x42e01f }),
+        VideoCodecSpec::H264(H264Params { packetization_mode: 1, profile_level_id: 0x42e01f }),
+    ];
+    let (_media, parties) = three_party(41_200, codecs);
+    let took = eventually(Duration::from_secs(8), || check_composite(&parties)).unwrap();
+    eprintln!("composite correct after {took:?}");
+}
+
+#[test]
+fn a_participant_leaving_does_not_stall_the_others() {
+    let (mut media, parties) = three_party(41_400, [VideoCodecSpec::Vp8; 3]);
+    eventually(Duration::from_secs(8), || check_composite(&parties)).unwrap();
+    media.remove_participant(ParticipantId(3));
+    let order = people(&[1, 2]);
+    let plan = media.plan(Layout::FourMainsZeroPips, &order, &AssignOptions::default());
+    media.set_assignments(&plan).unwrap();
+    let before: Vec<usize> = parties[..2].iter().map(|p| p.rx.frames.lock().unwrap().count).collect();
+    let start = Instant::now();
+    // Frames keep arriving, and blue (3) is gone from both pictures.
+    eventually(Duration::from_secs(5), || {
+        for (i, p) in parties[..2].iter().enumerate() {
+            let f = p.rx.frames.lock().unwrap();
+            if f.count < before[i] + 10 {
+                return Err(format!("{:?}: {} new frames", p.id, f.count - before[i]));
+            }
+            if f.count_near(rgb(BLUE)) > 0 {
+                return Err(format!("{:?} still sees 3", p.id));
+            }
+            let other = if i == 0 { GREEN } else { RED };
+            let (x, y) = centre(0);
+            if !near(f.pixel(x, y).unwrap(), rgb(other)) {
+                return Err(format!("{:?} lost the other participant", p.id));
+            }
+        }
+        Ok(())
+    })
+    .unwrap();
+    eprintln!("10 more frames each within {:?} of the removal", start.elapsed());
+    assert_eq!(media.counts().0, 2);
+}
+
+#[test]
+fn an_audio_only_participant_is_a_name_tile() {
+    init();
+    let mut media = ConferenceMedia::new(config(41_600)).unwrap();
+    let remote = free_port();
+    let rx = receive_video(remote, VideoCodecSpec::Vp8, 96);
+    let ports = media.add_participant(ParticipantId(1), video_only(VideoCodecSpec::Vp8, remote)).unwrap();
+    let _tx = send_colour(RED, VideoCodecSpec::Vp8, 96, ports.video_rtp.unwrap());
+    let mut phone = audio_only(AudioCodec::Pcmu, 0, free_port());
+    phone.display_name = "Telephone".into();
+    media.add_participant(ParticipantId(2), phone).unwrap();
+    let order = vec![Participant::new(1), Participant::new(2).audio_only()];
+    let plan = media.plan(Layout::FourMainsZeroPips, &order, &AssignOptions::default());
+    assert_eq!(plan.encoders.len(), 1, "only participant 1 views");
+    media.set_assignments(&plan).unwrap();
+    // The tile is a dark slate (0x303848) with light text somewhere in pane 0.
+    eventually(Duration::from_secs(8), || {
+        let f = rx.frames.lock().unwrap();
+        let (x, y) = centre(0);
+        let corner = f.pixel(x - 70, y - 40).ok_or("no frame")?;
+        if !near(corner, [0x30, 0x38, 0x48]) {
+            return Err(format!("pane 0 corner {corner:?}"));
+        }
+        Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_viewers_pli_reaches_the_encoder_and_is_reported() {
+    init();
+    let mut media = ConferenceMedia::new(config(41_800)).unwrap();
+    let events = media.take_events().unwrap();
+    let (rtp, rtcp) = (free_port(), free_port());
+    let mut m = video_only(VideoCodecSpec::Vp8, rtp);
+    m.video.as_mut().unwrap().remote_rtcp = Some(addr(rtcp));
+    let ports = media.add_participant(ParticipantId(1), m).unwrap();
+    let other = media.add_participant(ParticipantId(2), video_only(VideoCodecSpec::Vp8, free_port())).unwrap();
+    let _tx = send_colour(GREEN, VideoCodecSpec::Vp8, 96, other.video_rtp.unwrap());
+    // A viewer with RTCP (AVPF), like a real endpoint.
+    let viewer = launch(&format!(
+        "rtpbin name=rb rtp-profile=avpf \
+         udpsrc address=127.0.0.1 port={rtp} caps=\"application/x-rtp,media=video,encoding-name=VP8,clock-rate=90000,payload=96,rtcp-fb-nack-pli=true,rtcp-fb-ccm-fir=true\" ! rb.recv_rtp_sink_0 \
+         udpsrc address=127.0.0.1 port={rtcp} caps=application/x-rtcp ! rb.recv_rtcp_sink_0 \
+         rb.send_rtcp_src_0 ! udpsink host=127.0.0.1 port={} sync=false async=false \
+         rb. ! rtpvp8depay name=depay ! vp8dec ! fakesink name=sink sync=false",
+        ports.video_rtcp.unwrap()
+    ));
+    let plan = media.plan(Layout::OneMainZeroPips, &people(&[2, 1]), &AssignOptions::default());
+    media.set_assignments(&plan).unwrap();
+    let sink = viewer.0.by_name("sink").unwrap();
+    eventually(Duration::from_secs(8), || {
+        if sink.property::<Option<gstreamer::Sample>>("last-sample").is_some() { Ok(()) } else { Err("no frame".into()) }
+    })
+    .unwrap();
+    let depay = viewer.0.by_name("depay").unwrap();
+    let start = Instant::now();
+    let mut seen = false;
+    while !seen && start.elapsed() < Duration::from_secs(4) {
+        depay.send_event(gstreamer_video::UpstreamForceKeyUnitEvent::builder().all_headers(true).build());
+        let until = Instant::now() + Duration::from_millis(300);
+        while let Ok(e) = events.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            match e {
+                MediaEvent::KeyframeRequested { id } => {
+                    assert_eq!(id, ParticipantId(1));
+                    seen = true;
+                    break;
+                }
+                MediaEvent::Error { id, message } => panic!("error from {id:?}: {message}"),
+                _ => {}
+            }
+        }
+    }
+    assert!(seen, "no KeyframeRequested after the viewer's PLI");
+    eprintln!("PLI → KeyframeRequested in {:?}", start.elapsed());
+}
+
+#[test]
+fn a_new_speaker_re_points_the_pictures_without_rebuilding() {
+    let (mut media, parties) = three_party(42_900, [VideoCodecSpec::Vp8; 3]);
+    let parties = &parties;
+    let expect = |main: [u64; 3]| {
+        move || -> Result<(), String> {
+            for (i, p) in parties.iter().enumerate() {
+                let f = p.rx.frames.lock().unwrap();
+                let px = f.pixel(W / 2, H / 2).ok_or("no frame")?;
+                if !near(px, rgb(parties[main[i] as usize - 1].colour)) {
+                    return Err(format!("viewer {} sees {px:?}, want {}", i + 1, main[i]));
+                }
+            }
+            Ok(())
+        }
+    };
+    let plan = media.plan(Layout::OneMainZeroPips, &people(&[1, 2, 3]), &AssignOptions::default());
+    media.set_assignments(&plan).unwrap();
+    let took = eventually(Duration::from_secs(8), expect([2, 1, 1])).unwrap();
+    eprintln!("1:0 after {took:?}");
+    assert_eq!(media.counts(), (2, 2, 0, 0), "1 sees 2; 2 and 3 share a picture of 1");
+    // 3 starts speaking.
+    let plan = media.plan(Layout::OneMainZeroPips, &people(&[3, 1, 2]), &AssignOptions::default());
+    media.set_assignments(&plan).unwrap();
+    let took = eventually(Duration::from_secs(5), expect([3, 3, 1])).unwrap();
+    eprintln!("speaker switch visible after {took:?}");
+    assert_eq!(media.counts(), (2, 2, 0, 0));
+}
