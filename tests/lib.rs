@@ -3,3 +3,4 @@
 pub mod pg;
 pub mod storage_suite;
 pub mod server;
+pub mod slapd;

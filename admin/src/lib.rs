@@ -6,6 +6,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod error;
 pub mod internal;
+pub mod ldap;
 pub mod live;
 mod state;
 
@@ -28,6 +29,7 @@ pub const MAX_BODY: usize = 64 * 1024 * 1024;
 /// Starts the management node's HTTP server on an already bound listener.
 pub fn serve(listener: TcpListener, state: AppState, workers: usize) -> std::io::Result<Server> {
     let data = web::Data::new(state);
+    let state_for_scheduler = data.clone();
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
@@ -41,5 +43,6 @@ pub fn serve(listener: TcpListener, state: AppState, workers: usize) -> std::io:
     .workers(workers)
     .listen(listener)?
     .run();
+    ldap::scheduler::start(state_for_scheduler.get_ref().clone());
     Ok(server)
 }

@@ -17,6 +17,8 @@ pub struct AppState {
     pub node_secret: Arc<str>,
     /// Client for forwarding commands to the nodes.
     pub http: reqwest::Client,
+    /// Progress and results of LDAP syncs.
+    pub ldap: Arc<crate::ldap::SyncRegistry>,
     /// Whether dashboard cookies get the `Secure` flag (set when served over HTTPS).
     pub secure_cookies: bool,
 }
@@ -29,6 +31,7 @@ impl AppState {
             limiter: Arc::new(LoginLimiter::default()),
             credentials: Arc::new(CredentialCache::default()),
             node_secret: node_secret.into(),
+            ldap: Arc::new(crate::ldap::SyncRegistry::default()),
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
                 .build()

@@ -1,10 +1,24 @@
-//! Convene's Conferencing Node: signalling and media. Every conference, participant and gateway
-//! call is an actix actor under the node's [`node::NodeSupervisor`].
+//! Convene's Conferencing Node: signalling and media. Every conference and participant is an
+//! actix actor under the node's [`node::NodeSupervisor`]: the [`transport`] driver feeds it SIP
+//! events, [`routing`] decides where a call goes, [`conference::ConferenceActor`] and
+//! [`participant::ParticipantActor`] carry the calls, [`media`] is the boundary to the media
+//! pipelines, and [`control`] serves the commands the management node forwards.
 
 pub mod capacity;
+pub mod conference;
+pub mod control;
+pub mod directory;
 pub mod host;
+pub mod media;
 pub mod node;
+pub mod participant;
+pub mod routing;
 pub mod sdp;
 pub mod sip;
+pub mod transport;
 
+#[cfg(test)]
+mod actor_tests;
+
+pub use directory::ServiceDirectory;
 pub use node::{NodeConfig, NodeSupervisor};

@@ -1,26 +1,60 @@
-//! The node supervisor: the root actor of a Conferencing Node. It owns the node's identity and
-//! reports the node's status to the management node on a fixed interval (and, once conferences
-//! exist, whenever they change). Conference and participant actors will be its children.
+//! The node supervisor: the root actor of a Conferencing Node. It owns the node's identity,
+//! receives SIP events from the [`transport`](crate::transport) driver, routes new calls to
+//! conference actors (its children; created on a service's first call, gone after its last),
+//! forwards control commands to them, and reports the node's status (with every live conference
+//! and participant) to the management node: at once on a change (debounced by
+//! [`REPORT_DEBOUNCE`]) and every [`REPORT_INTERVAL`]. Finished conferences are posted to the
+//! management node's history.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
 use serde_json::{Value, json};
+use uuid::Uuid;
 
-use crate::{capacity, host};
+use crate::capacity::{self, Capacity};
+use crate::conference::{
+    CommandError, ConferenceAction, ConferenceActor, ConferenceCommand, ConferenceDialogEvent, ConferenceEnded, ConferenceParent,
+    ConferenceUpdate, Join, ParticipantAction, ParticipantCommand,
+};
+use crate::directory::{Globals, ServiceDirectory};
+use crate::host;
+use crate::media::{MediaFactory, NoMediaFactory};
+use crate::participant::IncomingCall;
+use crate::routing::{ServiceInfo, alias_candidates, call_cost, node_admission, service_admission};
+use crate::sdp::Capabilities;
+use crate::sip::{DialogId, Event};
+use crate::transport::{self, SipEvent, SipHandle, SipSockets};
 
 pub const REPORT_INTERVAL: Duration = Duration::from_secs(5);
+pub const REPORT_DEBOUNCE: Duration = Duration::from_millis(100);
 pub const SECRET_HEADER: &str = "X-Convene-Node-Secret";
 
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
     /// The `worker_vm` name this node runs as.
     pub name: String,
-    /// Base URL of the management node, e.g. `http://127.0.0.1:8080`.
+    /// Base URL of the management node, e.g. `http://127.0.0.1:8080` (empty: report nowhere).
     pub manager_url: String,
     pub node_secret: String,
-    /// Base URL where this node accepts control commands (empty: none yet).
+    /// Base URL where this node accepts control commands (empty: none).
     pub control_url: String,
+}
+
+/// Where a dialog's events go.
+enum Route {
+    /// The alias is being looked up; `tokens` are reserved for the call.
+    Pending { tokens: i64 },
+    Conference(Addr<ConferenceActor>),
+}
+
+struct ConferenceEntry {
+    id: Uuid,
+    addr: Addr<ConferenceActor>,
+    last: Option<ConferenceUpdate>,
 }
 
 pub struct NodeSupervisor {
@@ -30,26 +64,92 @@ pub struct NodeSupervisor {
     cores: usize,
     cpu_model: String,
     total_ram: i64,
+    capacity: Capacity,
     /// Whether the last report was accepted (logged on changes only).
     reporting: Option<bool>,
+    report_in_flight: bool,
+    report_dirty: bool,
+    report_scheduled: bool,
+    directory: Option<ServiceDirectory>,
+    sip: Option<SipHandle>,
+    media: Arc<dyn MediaFactory>,
+    caps: Arc<Capabilities>,
+    /// Live conferences by service name.
+    conferences: HashMap<String, ConferenceEntry>,
+    routes: HashMap<DialogId, Route>,
 }
 
 impl NodeSupervisor {
     pub fn new(config: NodeConfig) -> Self {
+        let cores = host::cpu_count();
         NodeSupervisor {
             config,
             http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("HTTP client"),
-            boot_time: chrono_now(),
-            cores: host::cpu_count(),
+            boot_time: now_iso(),
+            cores,
             cpu_model: host::cpu_model(),
             total_ram: host::total_ram_mb(),
+            capacity: capacity::estimate(cores),
             reporting: None,
+            report_in_flight: false,
+            report_dirty: false,
+            report_scheduled: false,
+            directory: None,
+            sip: None,
+            media: Arc::new(NoMediaFactory::new([127, 0, 0, 1].into(), 40000, 49999)),
+            caps: Arc::new(Capabilities::default()),
+            conferences: HashMap::new(),
+            routes: HashMap::new(),
         }
+    }
+
+    pub fn with_directory(mut self, directory: ServiceDirectory) -> Self {
+        self.directory = Some(directory);
+        self
+    }
+
+    pub fn with_media(mut self, media: Arc<dyn MediaFactory>) -> Self {
+        self.media = media;
+        self
+    }
+
+    /// Overrides the call capacity (tests; nodes with a configured limit).
+    pub fn with_capacity(mut self, capacity: Capacity) -> Self {
+        self.capacity = capacity;
+        self
+    }
+
+    /// Commands go to `sip` (a driver, or a test channel); events must be sent as [`SipEvent`].
+    pub fn with_sip_handle(mut self, sip: SipHandle) -> Self {
+        self.sip = Some(sip);
+        self
+    }
+
+    /// Starts the supervisor with a SIP driver on `sockets`, advertising `advertise`.
+    pub fn start_with_sip(mut self, sockets: SipSockets, advertise: SocketAddr) -> Addr<Self> {
+        NodeSupervisor::create(move |ctx| {
+            self.sip = Some(transport::start(sockets, advertise, ctx.address().recipient()));
+            self
+        })
+    }
+
+    fn tokens_used(&self) -> i64 {
+        let conferences: i64 = self.conferences.values().filter_map(|c| c.last.as_ref()).map(|u| u.tokens).sum();
+        let pending: i64 = self.routes.values().map(|r| if let Route::Pending { tokens } = r { *tokens } else { 0 }).sum();
+        conferences + pending
     }
 
     /// The status report in the shape the management node's internal API takes.
     pub fn report(&self) -> Value {
-        let cap = capacity::estimate(self.cores);
+        let cap = self.capacity;
+        let mut conferences = Vec::new();
+        let mut participants = Vec::new();
+        let mut live: Vec<&ConferenceUpdate> = self.conferences.values().filter_map(|c| c.last.as_ref()).collect();
+        live.sort_by(|a, b| a.name.cmp(&b.name));
+        for u in live {
+            conferences.push(u.conference.clone());
+            participants.extend(u.participants.iter().cloned());
+        }
         json!({
             "name": self.config.name,
             "version": env!("CARGO_PKG_VERSION"),
@@ -63,14 +163,36 @@ impl NodeSupervisor {
             "max_audio_calls": cap.max_audio_calls,
             "max_full_hd_calls": cap.max_full_hd_calls,
             "max_media_tokens": cap.max_media_tokens,
-            "media_tokens_used": 0,
+            "media_tokens_used": self.tokens_used(),
             "boot_time": self.boot_time,
-            "conferences": [],
-            "participants": [],
+            "conferences": conferences,
+            "participants": participants,
         })
     }
 
+    /// Something in the report changed: send it soon (several changes within the debounce
+    /// interval make one report).
+    fn changed(&mut self, ctx: &mut Context<Self>) {
+        if self.report_scheduled {
+            return;
+        }
+        self.report_scheduled = true;
+        ctx.run_later(REPORT_DEBOUNCE, |act, ctx| {
+            act.report_scheduled = false;
+            act.send_report(ctx);
+        });
+    }
+
     fn send_report(&mut self, ctx: &mut Context<Self>) {
+        if self.config.manager_url.is_empty() {
+            return;
+        }
+        // One report at a time, so an older one can never overwrite a newer one.
+        if self.report_in_flight {
+            self.report_dirty = true;
+            return;
+        }
+        self.report_in_flight = true;
         let url = format!("{}/api/internal/v1/nodes/{}/status", self.config.manager_url.trim_end_matches('/'), self.config.name);
         let request = self.http.put(url).header(SECRET_HEADER, &self.config.node_secret).json(&self.report());
         async move {
@@ -85,7 +207,8 @@ impl NodeSupervisor {
             }
         }
         .into_actor(self)
-        .map(|result, act, _| {
+        .map(|result, act, ctx| {
+            act.report_in_flight = false;
             let ok = result.is_ok();
             if act.reporting != Some(ok) {
                 match result {
@@ -94,8 +217,154 @@ impl NodeSupervisor {
                 }
                 act.reporting = Some(ok);
             }
+            if std::mem::take(&mut act.report_dirty) {
+                act.send_report(ctx);
+            }
         })
         .spawn(ctx);
+    }
+
+    fn post_history(&mut self, ctx: &mut Context<Self>, record: Value) {
+        if self.config.manager_url.is_empty() {
+            return;
+        }
+        let url = format!("{}/api/internal/v1/history", self.config.manager_url.trim_end_matches('/'));
+        let http = self.http.clone();
+        let secret = self.config.node_secret.clone();
+        async move {
+            // A few attempts: the management node may be restarting.
+            for attempt in 0..3u32 {
+                match http.post(&url).header(SECRET_HEADER, &secret).json(&record).send().await {
+                    Ok(r) if r.status().is_success() => return,
+                    Ok(r) if r.status().is_client_error() => {
+                        let status = r.status();
+                        let body = r.text().await.unwrap_or_default();
+                        tracing::warn!(%status, body, "the management node refused a history record");
+                        return;
+                    }
+                    Ok(r) => tracing::warn!(status = %r.status(), attempt, "history record not stored"),
+                    Err(e) => tracing::warn!(error = %e, attempt, "history record not delivered"),
+                }
+                tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
+            }
+        }
+        .into_actor(self)
+        .spawn(ctx);
+    }
+
+    fn reject(&self, call: &IncomingCall, status: u16, reason: Option<&str>) {
+        tracing::info!(status, reason, uri = %call.request.uri, "call refused");
+        if let Some(sip) = &self.sip {
+            sip.respond(call.tx, status, reason, None);
+        }
+    }
+
+    fn on_new_invite(&mut self, ctx: &mut Context<Self>, call: IncomingCall) {
+        let candidates = alias_candidates(&call.request.uri);
+        if candidates.is_empty() {
+            return self.reject(&call, 404, Some("No Alias In Request-URI"));
+        }
+        if let Err((status, reason)) = node_admission(self.tokens_used(), call.tokens, self.capacity.max_media_tokens) {
+            return self.reject(&call, status, Some(reason));
+        }
+        let Some(directory) = self.directory.clone() else {
+            return self.reject(&call, 503, Some("No Service Directory"));
+        };
+        self.routes.insert(call.dialog, Route::Pending { tokens: call.tokens });
+        async move {
+            let mut found = None;
+            for alias in &candidates {
+                if let Some(s) = directory.lookup(alias).await? {
+                    found = Some(s);
+                    break;
+                }
+            }
+            let Some(service) = found else { return Ok(None) };
+            let globals = directory.global().await.map(|g| Globals::from_json(&g)).unwrap_or_default();
+            Ok::<_, String>(Some((service, globals)))
+        }
+        .into_actor(self)
+        .map(move |result, act, ctx| {
+            // Cancelled (or otherwise ended) while we looked.
+            if !matches!(act.routes.get(&call.dialog), Some(Route::Pending { .. })) {
+                return;
+            }
+            act.routes.remove(&call.dialog);
+            match result {
+                Err(e) => {
+                    tracing::warn!(error = %e, "service look-up failed");
+                    act.reject(&call, 503, Some("Configuration Unavailable"));
+                }
+                Ok(None) => act.reject(&call, 404, Some("Conference Not Found")),
+                Ok(Some((service, globals))) => {
+                    let info = ServiceInfo::from_json(&service);
+                    if let Err((status, reason)) = service_admission(&info.service_type) {
+                        return act.reject(&call, status, Some(reason));
+                    }
+                    act.deliver(ctx, info, globals, call, true);
+                }
+            }
+        })
+        .spawn(ctx);
+    }
+
+    /// Hands a call to its service's conference, creating the conference if needed.
+    fn deliver(&mut self, ctx: &mut Context<Self>, info: ServiceInfo, globals: Globals, call: IncomingCall, retry: bool) {
+        let Some(sip) = self.sip.clone() else { return };
+        let name = info.name.clone();
+        let addr = match self.conferences.get(&name) {
+            Some(e) if e.addr.connected() => e.addr.clone(),
+            _ => {
+                let id = Uuid::new_v4();
+                self.media.set_port_range(globals.media_ports.0, globals.media_ports.1);
+                let parent = ConferenceParent { updates: ctx.address().recipient(), ended: ctx.address().recipient() };
+                let actor =
+                    ConferenceActor::new(id, self.config.name.clone(), info.clone(), globals, self.caps.clone(), sip, self.media.conference(id), parent);
+                let addr = actor.start();
+                self.conferences.insert(name.clone(), ConferenceEntry { id, addr: addr.clone(), last: None });
+                addr
+            }
+        };
+        self.routes.insert(call.dialog, Route::Conference(addr.clone()));
+        let join = Join(call.clone());
+        addr.send(join)
+            .into_actor(self)
+            .map(move |r, act, ctx| {
+                if r.is_err() {
+                    // The conference ended just before our call reached it: start a new one.
+                    if act.conferences.get(&name).is_some_and(|e| !e.addr.connected() || e.addr == addr) {
+                        act.conferences.remove(&name);
+                    }
+                    if retry {
+                        act.deliver(ctx, info, globals, call, false);
+                    } else {
+                        act.routes.remove(&call.dialog);
+                        act.reject(&call, 500, Some("Conference Unavailable"));
+                    }
+                }
+            })
+            .spawn(ctx);
+    }
+
+    fn find_participant(&self, id: Uuid) -> Option<Addr<ConferenceActor>> {
+        self.conferences.values().find(|c| c.last.as_ref().is_some_and(|u| u.members.contains(&id))).map(|c| c.addr.clone())
+    }
+}
+
+/// The dialog an event is about.
+fn event_dialog(e: &Event) -> Option<DialogId> {
+    match e {
+        Event::NewInvite { dialog, .. }
+        | Event::ReInvite { dialog, .. }
+        | Event::Update { dialog, .. }
+        | Event::Ack { dialog, .. }
+        | Event::Cancelled { dialog, .. }
+        | Event::Bye { dialog }
+        | Event::Info { dialog, .. }
+        | Event::SessionRefreshed { dialog }
+        | Event::RefreshDue { dialog }
+        | Event::DialogTerminated { dialog, .. } => Some(*dialog),
+        Event::Options { dialog, .. } | Event::ResponseReceived { dialog, .. } | Event::TransactionTimeout { dialog, .. } => *dialog,
     }
 }
 
@@ -109,6 +378,150 @@ impl Actor for NodeSupervisor {
     }
 }
 
-fn chrono_now() -> String {
+impl Handler<SipEvent> for NodeSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, SipEvent(event): SipEvent, ctx: &mut Context<Self>) {
+        if let Event::NewInvite { tx, dialog, from, offer, request } = event {
+            let tokens = call_cost(offer.as_ref());
+            return self.on_new_invite(ctx, IncomingCall { tx, dialog, from, offer, request, tokens });
+        }
+        let Some(dialog) = event_dialog(&event) else { return };
+        let ended = matches!(event, Event::DialogTerminated { .. } | Event::Cancelled { .. });
+        match self.routes.get(&dialog) {
+            Some(Route::Conference(addr)) => addr.do_send(ConferenceDialogEvent { dialog, event }),
+            Some(Route::Pending { .. }) | None => {}
+        }
+        if ended {
+            self.routes.remove(&dialog);
+        }
+    }
+}
+
+impl Handler<ConferenceUpdate> for NodeSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ConferenceUpdate, ctx: &mut Context<Self>) {
+        if let Some(e) = self.conferences.get_mut(&msg.name)
+            && e.id == msg.id
+        {
+            e.last = Some(msg);
+            self.changed(ctx);
+        }
+    }
+}
+
+impl Handler<ConferenceEnded> for NodeSupervisor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ConferenceEnded, ctx: &mut Context<Self>) {
+        if let Some(e) = self.conferences.get(&msg.name)
+            && e.id == msg.id
+        {
+            let addr = e.addr.clone();
+            self.conferences.remove(&msg.name);
+            self.routes.retain(|_, r| !matches!(r, Route::Conference(a) if *a == addr));
+        }
+        if msg.record["participants"].as_array().is_some_and(|p| !p.is_empty()) {
+            self.post_history(ctx, msg.record);
+        }
+        self.changed(ctx);
+    }
+}
+
+/// What a control command acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlTarget {
+    /// By conference instance id (UUID) or service name.
+    Conference(String),
+    Participant(String),
+}
+
+/// A command from the node control API.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "Result<(), CommandError>")]
+pub struct ControlRequest {
+    pub target: ControlTarget,
+    pub action: String,
+}
+
+impl Handler<ControlRequest> for NodeSupervisor {
+    type Result = ResponseFuture<Result<(), CommandError>>;
+
+    fn handle(&mut self, msg: ControlRequest, _: &mut Context<Self>) -> Self::Result {
+        fn not_yet<T>(what: &str) -> Result<T, CommandError> {
+            Err(CommandError::new(501, format!("The {what} command is not implemented by this Conferencing Node yet.")))
+        }
+        let result: Result<_, CommandError> = match &msg.target {
+            ControlTarget::Conference(id) => {
+                let action = match msg.action.as_str() {
+                    "lock" => Ok(ConferenceAction::Lock),
+                    "unlock" => Ok(ConferenceAction::Unlock),
+                    "mute_guests" => Ok(ConferenceAction::MuteGuests),
+                    "unmute_guests" => Ok(ConferenceAction::UnmuteGuests),
+                    "disconnect" => Ok(ConferenceAction::Disconnect),
+                    "transform_layout" | "sync" => not_yet(&msg.action),
+                    other => Err(CommandError::new(404, format!("There is no conference command \"{other}\"."))),
+                };
+                action.and_then(|action| {
+                    let found = self.conferences.values().find(|c| c.id.to_string() == *id || c.last.as_ref().is_some_and(|u| u.name == *id));
+                    let addr = found.map(|c| c.addr.clone()).ok_or_else(|| CommandError::new(404, format!("No live conference with id {id}.")))?;
+                    Ok(Box::pin(async move {
+                        addr.send(ConferenceCommand(action)).await.unwrap_or_else(|_| Err(CommandError::new(404, "The conference has ended.")))
+                    }) as ResponseFuture<_>)
+                })
+            }
+            ControlTarget::Participant(id) => {
+                let action = match msg.action.as_str() {
+                    "disconnect" => Ok(ParticipantAction::Disconnect),
+                    "mute" => Ok(ParticipantAction::Mute),
+                    "unmute" => Ok(ParticipantAction::Unmute),
+                    "dial" | "transfer" | "role" | "unlock" => not_yet(&msg.action),
+                    other => Err(CommandError::new(404, format!("There is no participant command \"{other}\"."))),
+                };
+                action.and_then(|action| {
+                    let missing = || CommandError::new(404, format!("No live participant with id {id}."));
+                    let pid = Uuid::parse_str(id).map_err(|_| missing())?;
+                    let addr = self.find_participant(pid).ok_or_else(missing)?;
+                    Ok(Box::pin(async move {
+                        addr.send(ParticipantCommand { id: pid, action }).await.unwrap_or_else(|_| Err(CommandError::new(404, "The participant has left.")))
+                    }) as ResponseFuture<_>)
+                })
+            }
+        };
+        match result {
+            Ok(f) => f,
+            Err(e) => Box::pin(async move { Err(e) }),
+        }
+    }
+}
+
+/// The current report (tests, diagnostics).
+#[derive(Message)]
+#[rtype(result = "Value")]
+pub struct GetReport;
+
+impl Handler<GetReport> for NodeSupervisor {
+    type Result = MessageResult<GetReport>;
+
+    fn handle(&mut self, _: GetReport, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.report())
+    }
+}
+
+/// A live conference's actor by service name (tests, diagnostics).
+#[derive(Message)]
+#[rtype(result = "Option<Addr<ConferenceActor>>")]
+pub struct GetConference(pub String);
+
+impl Handler<GetConference> for NodeSupervisor {
+    type Result = Option<Addr<ConferenceActor>>;
+
+    fn handle(&mut self, msg: GetConference, _: &mut Context<Self>) -> Self::Result {
+        self.conferences.get(&msg.0).map(|c| c.addr.clone())
+    }
+}
+
+pub fn now_iso() -> String {
     convene_schema::store::config::now_iso()
 }

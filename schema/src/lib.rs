@@ -3,6 +3,7 @@
 //! ([`validate`]), and storage through diesel on SQLite or PostgreSQL ([`store`]).
 
 pub mod descriptor;
+pub mod ldap_filter;
 pub mod resources;
 pub mod store;
 pub mod validate;

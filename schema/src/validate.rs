@@ -132,8 +132,12 @@ pub fn check(
         }
     }
 
-    // Readonly and secret fields survive a PUT; the creation time always survives.
+    // Readonly and secret fields survive a PUT; the creation time always survives; so does the
+    // server's own bookkeeping (keys starting with "_", such as LDAP sync state).
     if let (Mode::Replace, Some(cur)) = (mode, current) {
+        for (k, v) in cur.iter().filter(|(k, _)| k.starts_with('_')) {
+            data.insert(k.clone(), v.clone());
+        }
         for field in res.fields {
             let keep = field.readonly || (matches!(field.kind, Kind::Secret { .. }) && !body.contains_key(field.name));
             if keep && let Some(v) = cur.get(field.name) {
@@ -316,12 +320,21 @@ pub fn check_value(field: &Field, value: &Value) -> Result<Value, String> {
     }
 }
 
-/// Checks a Jinja2 template's syntax, naming the line of the first error.
+/// Checks a Jinja2 template's syntax, naming the line (and column) of the first error.
 pub fn check_template(source: &str) -> Result<(), String> {
     let mut env = minijinja::Environment::new();
-    env.add_template("t", source).map(|_| ()).map_err(|e| match e.line() {
-        Some(line) => format!("Template error on line {line}: {}", e.detail().unwrap_or("syntax error")),
-        None => format!("Template error: {}", e.detail().unwrap_or("syntax error")),
+    env.add_template("t", source).map(|_| ()).map_err(|e| {
+        let detail = e.detail().unwrap_or("syntax error");
+        let column = e.range().map(|r| {
+            let start = r.start.min(source.len());
+            let line_start = source[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
+            source[line_start..start].chars().count() + 1
+        });
+        match (e.line(), column) {
+            (Some(line), Some(col)) => format!("Template error on line {line}, column {col}: {detail}"),
+            (Some(line), None) => format!("Template error on line {line}: {detail}"),
+            _ => format!("Template error: {detail}"),
+        }
     })
 }
 
@@ -406,6 +419,12 @@ fn rules(res: &Resource, data: &Map<String, Value>, global: &Map<String, Value>,
                 && t < 60
             {
                 errors.add("eject_last_participant_backstop_timeout", "Must be 0 (never) or 60-86400 seconds.");
+            }
+        }
+        "conference_sync_template" => {
+            let filter = s("ldap_user_filter");
+            if let Err(e) = crate::ldap_filter::check(filter) {
+                errors.add("ldap_user_filter", e.to_string());
             }
         }
         _ => {}
@@ -535,6 +554,7 @@ mod tests {
     fn templates_report_their_line() {
         let e = check_template("ok\n{{ givenName | lower }\n").unwrap_err();
         assert!(e.contains("line 2"), "{e}");
+        assert!(e.contains("column"), "{e}");
         assert!(check_template("meet.{{givenName|lower}}.{{sn|lower}}@example.com").is_ok());
     }
 

@@ -1,6 +1,7 @@
 //! `convene`: runs the all-in-one node, a management node or a conferencing node, and administers
 //! an installation.
 
+mod ldap_cmd;
 mod settings;
 mod setup;
 
@@ -10,14 +11,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use convene_admin::AppState;
-use convene_engine::{NodeConfig, NodeSupervisor};
+use convene_engine::media::NoMediaFactory;
+use convene_engine::{NodeConfig, NodeSupervisor, ServiceDirectory};
 use convene_schema::Db;
 use settings::{FileSettings, Overrides, Settings};
 
 #[derive(Parser)]
 #[command(name = "convene", version, about = "Convene: an open-source software MCU and video-conferencing platform")]
 struct Cli {
-    /// A TOML settings file (keys: data_dir, database_url, http, node_name, manager_url, node_secret).
+    /// A TOML settings file (keys: data_dir, database_url, http, node_name, manager_url, node_secret,
+    /// sip, media_address, control).
     #[arg(long, short, global = true, env = "CONVENE_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -38,6 +41,9 @@ enum Command {
     /// The database.
     #[command(subcommand)]
     Db(DbCommand),
+    /// LDAP sync: provision VMRs from a directory.
+    #[command(subcommand)]
+    Ldap(ldap_cmd::LdapCommand),
 }
 
 #[derive(Subcommand)]
@@ -77,6 +83,7 @@ fn main() -> ExitCode {
         Command::Admin(AdminCommand::SetPassword { user, password_stdin, overrides }) => {
             set_password(&Settings::resolve(file, overrides), &user, password_stdin)
         }
+        Command::Ldap(c) => ldap_cmd::run(c, file),
         Command::Db(DbCommand::Migrate(o)) => {
             let s = Settings::resolve(file, o);
             open_db(&s).map(|_| println!("Database at {} is up to date.", s.database_display()))
@@ -118,8 +125,10 @@ fn run(s: Settings, manager: bool, node: bool) -> Result<(), String> {
     system.block_on(async move {
         let mut servers = Vec::new();
         let mut bound = None;
+        let mut shared_db = None;
         if manager {
             let db = open_db(&s)?;
+            shared_db = Some(db.clone());
             if node {
                 for made in setup::seed_all_in_one(&db, &s.node_name)? {
                     tracing::info!("created {made}");
@@ -129,6 +138,7 @@ fn run(s: Settings, manager: bool, node: bool) -> Result<(), String> {
             let listener = TcpListener::bind(s.http).map_err(|e| format!("cannot listen on {}: {e}", s.http))?;
             let addr = listener.local_addr().map_err(|e| e.to_string())?;
             bound = Some(addr);
+            convene_schema::store::secrets::install_key_file(&s.data_dir.join("secret_key"))?;
             let state = AppState::new(db, secret.clone());
             servers.push(convene_admin::serve(listener, state, 2).map_err(|e| e.to_string())?);
             println!("Convene management node on http://{addr}/");
@@ -147,12 +157,29 @@ fn run(s: Settings, manager: bool, node: bool) -> Result<(), String> {
                 Some(addr) => format!("http://{}", loopback_if_unspecified(addr)),
                 None => s.manager_url.clone(),
             };
-            actix::Actor::start(NodeSupervisor::new(NodeConfig {
+            // In `up` the node reads the same database; a separate node asks the management node.
+            let directory = match shared_db {
+                Some(db) => ServiceDirectory::Db(db),
+                None => ServiceDirectory::manager(&manager_url, &secret),
+            };
+            let sip = convene_engine::transport::bind(s.sip).await.map_err(|e| format!("cannot listen for SIP on {}: {e}", s.sip))?;
+            let advertise = loopback_if_unspecified(sip.local);
+            let control = TcpListener::bind(s.control).map_err(|e| format!("cannot listen on {}: {e}", s.control))?;
+            let control_addr = loopback_if_unspecified(control.local_addr().map_err(|e| e.to_string())?);
+            let media = NoMediaFactory::new(s.media_address, 40000, 49999);
+            let supervisor = NodeSupervisor::new(NodeConfig {
                 name: s.node_name.clone(),
                 manager_url,
                 node_secret: secret.clone(),
-                control_url: String::new(),
-            }));
+                control_url: format!("http://{control_addr}"),
+            })
+            .with_directory(directory)
+            .with_media(std::sync::Arc::new(media))
+            .start_with_sip(sip, advertise);
+            let control_server = convene_engine::control::serve(control, supervisor, secret.clone()).map_err(|e| e.to_string())?;
+            actix_rt::spawn(control_server);
+            println!("  SIP:             {advertise} (UDP and TCP); media on {}", s.media_address);
+            println!("  node control:    http://{control_addr}/api/internal/v1/command/");
             println!("Conferencing node \"{}\" reporting to the management node.", s.node_name);
         }
         if servers.is_empty() {

@@ -1,7 +1,7 @@
 //! Settings: command-line flags override `CONVENE_*` environment variables (and `DATABASE_URL`),
 //! which override the TOML file given with `--config`, which overrides the defaults.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -16,6 +16,9 @@ pub struct FileSettings {
     pub node_name: Option<String>,
     pub manager_url: Option<String>,
     pub node_secret: Option<String>,
+    pub sip: Option<SocketAddr>,
+    pub media_address: Option<IpAddr>,
+    pub control: Option<SocketAddr>,
 }
 
 impl FileSettings {
@@ -35,9 +38,17 @@ pub struct Settings {
     pub manager_url: String,
     /// `None`: read or create `<data_dir>/node_secret`.
     pub node_secret: Option<String>,
+    /// SIP listen address (UDP and TCP).
+    pub sip: SocketAddr,
+    /// Address for RTP (SDP `c=`); the SIP address, or loopback when that is unspecified.
+    pub media_address: IpAddr,
+    /// The node control API's listen address (port 0: any free port).
+    pub control: SocketAddr,
 }
 
 pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
+pub const DEFAULT_SIP: &str = "127.0.0.1:5060";
+pub const DEFAULT_CONTROL: &str = "127.0.0.1:0";
 
 /// Command-line and environment values (clap fills these from both).
 #[derive(Debug, Default, Clone, clap::Args)]
@@ -60,6 +71,16 @@ pub struct Overrides {
     /// Shared secret between the management node and the conferencing nodes.
     #[arg(long, env = "CONVENE_NODE_SECRET", hide_env_values = true)]
     pub node_secret: Option<String>,
+    /// SIP listen address, UDP and TCP (default 127.0.0.1:5060).
+    #[arg(long, env = "CONVENE_SIP")]
+    pub sip: Option<SocketAddr>,
+    /// IP address for media (RTP) in SDP; default: the SIP address (127.0.0.1 if unspecified).
+    #[arg(long, env = "CONVENE_MEDIA_ADDRESS")]
+    pub media_address: Option<IpAddr>,
+    /// Listen address of the node control API the management node forwards commands to
+    /// (default 127.0.0.1:0, any free loopback port).
+    #[arg(long, env = "CONVENE_CONTROL")]
+    pub control: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -72,6 +93,11 @@ impl Settings {
             .unwrap_or_else(|| data_dir.join("convene.sqlite3").display().to_string());
         let http = o.http.or(file.http).unwrap_or_else(|| DEFAULT_HTTP.parse().expect("default address"));
         let manager_url = o.manager_url.or(file.manager_url).unwrap_or_else(|| format!("http://{http}"));
+        let sip = o.sip.or(file.sip).unwrap_or_else(|| DEFAULT_SIP.parse().expect("default address"));
+        let media_address = o.media_address.or(file.media_address).unwrap_or_else(|| {
+            if sip.ip().is_unspecified() { IpAddr::from([127, 0, 0, 1]) } else { sip.ip() }
+        });
+        let control = o.control.or(file.control).unwrap_or_else(|| DEFAULT_CONTROL.parse().expect("default address"));
         Settings {
             data_dir,
             database_url,
@@ -79,6 +105,9 @@ impl Settings {
             node_name: o.node_name.or(file.node_name).unwrap_or_else(|| "node1".into()),
             manager_url,
             node_secret: o.node_secret.or(file.node_secret).filter(|s| !s.is_empty()),
+            sip,
+            media_address,
+            control,
         }
     }
 
@@ -131,6 +160,22 @@ mod tests {
         assert_eq!(s.http.port(), 9000);
         assert_eq!(s.node_name, "b");
         assert_eq!(s.manager_url, "http://127.0.0.1:9000");
+        assert_eq!(s.sip.to_string(), "127.0.0.1:5060");
+        assert_eq!(s.media_address.to_string(), "127.0.0.1");
+        assert_eq!(s.control.to_string(), "127.0.0.1:0");
+    }
+
+    #[test]
+    fn sip_media_and_control_addresses() {
+        let file: FileSettings = toml::from_str("sip = \"0.0.0.0:5070\"\ncontrol = \"127.0.0.1:7000\"").unwrap();
+        let s = Settings::resolve(file, Overrides::default());
+        assert_eq!(s.sip.port(), 5070);
+        assert_eq!(s.media_address.to_string(), "127.0.0.1", "unspecified SIP address: loopback media");
+        assert_eq!(s.control.port(), 7000);
+        let o = Overrides { sip: Some("10.1.2.3:5060".parse().unwrap()), ..Default::default() };
+        assert_eq!(Settings::resolve(FileSettings::default(), o).media_address.to_string(), "10.1.2.3");
+        let o = Overrides { media_address: Some("10.9.9.9".parse().unwrap()), ..Default::default() };
+        assert_eq!(Settings::resolve(FileSettings::default(), o).media_address.to_string(), "10.9.9.9");
     }
 
     #[test]

@@ -75,8 +75,11 @@ async fn conference(state: web::Data<AppState>, action: web::Path<String>, body:
         }
         let id: i64 = id.parse().map_err(|_| ApiError::invalid("sync", FieldErrors::one("conference_sync_template_id", "Must be a template id.")))?;
         let db = state.db.clone();
-        blocking(move || config::get(&db, &CONFERENCE_SYNC_TEMPLATE, id).map_err(|e| ApiError::from_store("conference_sync_template", &format!("with id {id}"), e))).await?;
-        return Err(ApiError::Unavailable("LDAP sync is not available in this version of Convene.".into()));
+        let template = blocking(move || config::get(&db, &CONFERENCE_SYNC_TEMPLATE, id).map_err(|e| ApiError::from_store("conference_sync_template", &format!("with id {id}"), e))).await?;
+        let name = template["name"].as_str().unwrap_or_default();
+        // Starts the sync and answers at once; progress at /api/admin/status/v1/conference_sync/.
+        crate::ldap::spawn_sync(state.db.clone(), state.ldap.clone(), id, name).map_err(ApiError::Conflict)?;
+        return Ok(HttpResponse::Ok().json(json!({"status": "success"})));
     }
     let conference_id = id_text(&body, "conference_id", &mut errors);
     if action == "transform_layout" {

@@ -2,7 +2,7 @@
 //! nodes last reported them.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use convene_schema::resources::{SYSTEM_LOCATION, WORKER_VM};
+use convene_schema::resources::{CONFERENCE_SYNC_TEMPLATE, SYSTEM_LOCATION, WORKER_VM};
 use convene_schema::store::config;
 use serde_json::{Value, json};
 
@@ -44,6 +44,7 @@ pub async fn objects(state: &AppState, resource: &str) -> Result<Vec<Value>, Api
             .collect(),
         "worker_vm" => worker_vms(state).await?,
         "system_location" => locations(state).await?,
+        "conference_sync" => conference_syncs(state).await?,
         other => return Err(ApiError::NotFound(format!("There is no status resource \"{other}\"."))),
     })
 }
@@ -151,4 +152,26 @@ async fn get_status(state: web::Data<AppState>, path: web::Path<(String, String)
     found
         .map(|o| HttpResponse::Ok().json(o))
         .ok_or_else(|| ApiError::NotFound(format!("No live {resource} with id {id}.")))
+}
+
+/// One object per sync template: its last (or running) sync, with Pexip's fields and the clashes.
+async fn conference_syncs(state: &AppState) -> Result<Vec<Value>, ApiError> {
+    let templates = configured(state, &CONFERENCE_SYNC_TEMPLATE).await?;
+    Ok(templates
+        .iter()
+        .map(|t| {
+            let id = t["id"].as_i64().unwrap_or_default();
+            let st = state.ldap.get(id).unwrap_or_else(|| crate::ldap::SyncStatus {
+                template_id: id,
+                sync_status: "NOT_SYNCED".into(),
+                ..Default::default()
+            });
+            let mut v = serde_json::to_value(&st).unwrap_or_default();
+            v["id"] = json!(id);
+            v["template_name"] = t["name"].clone();
+            v["conference_sync_template"] = json!(CONFERENCE_SYNC_TEMPLATE.uri(id));
+            v["resource_uri"] = json!(format!("{STATUS_PREFIX}conference_sync/{id}/"));
+            v
+        })
+        .collect())
 }

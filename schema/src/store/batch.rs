@@ -31,7 +31,10 @@ pub(super) fn create(
     let mut checked = Vec::with_capacity(objects.len());
     for (i, obj) in objects {
         match validate::check(res, None, obj, Mode::Create, global) {
-            Ok(c) => checked.push((*i, c)),
+            Ok(mut c) => {
+                super::secrets::seal_fields(res, obj, &mut c.data);
+                checked.push((*i, c))
+            }
             Err(e) => errors.merge(e.prefixed(&format!("objects[{i}]."))),
         }
     }

@@ -271,7 +271,7 @@ pub fn ensure_singletons(db: &Db) -> Result<()> {
     })
 }
 
-fn load_global(conn: &mut Conn<'_>) -> Result<Map<String, Value>> {
+pub(crate) fn load_global(conn: &mut Conn<'_>) -> Result<Map<String, Value>> {
     let row = find(conn, &GLOBAL, 1)?.ok_or(StoreError::NotFound)?;
     let mut data: Map<String, Value> = serde_json::from_str(&row.data)?;
     // Settings added by later versions read as their defaults until first saved.
@@ -316,6 +316,7 @@ fn write(
         None => None,
     };
     let mut checked = validate::check(res, current_data.as_ref(), body, mode, global)?;
+    super::secrets::seal_fields(res, body, &mut checked.data);
     let mut errors = FieldErrors::default();
 
     for r in &checked.refs {
@@ -422,7 +423,7 @@ pub(super) fn alias_owner_name(conn: &mut Conn<'_>, alias_row: &ObjectRow) -> Re
 
 /// Makes a conference's alias rows match `aliases`: keeps matching rows (updating descriptions),
 /// adds new ones, deletes the rest.
-fn sync_aliases(conn: &mut Conn<'_>, conference_id: i64, aliases: &[AliasInput], now: &str, created: bool) -> Result<()> {
+pub(super) fn sync_aliases(conn: &mut Conn<'_>, conference_id: i64, aliases: &[AliasInput], now: &str, created: bool) -> Result<()> {
     let existing: Vec<ObjectRow> = if created {
         Vec::new()
     } else {
@@ -483,7 +484,7 @@ fn referencing(conn: &mut Conn<'_>, uri: &str, except: i64) -> Result<Vec<Object
         .load(*c))?)
 }
 
-fn remove(conn: &mut Conn<'_>, res: &'static Resource, id: i64) -> Result<()> {
+pub(super) fn remove(conn: &mut Conn<'_>, res: &'static Resource, id: i64) -> Result<()> {
     find(conn, res, id)?.ok_or(StoreError::NotFound)?;
     let uri = res.uri(id);
     if res.name == CONFERENCE.name {
@@ -573,6 +574,8 @@ fn render(conn: &mut Conn<'_>, res: &'static Resource, rows: Vec<ObjectRow>) -> 
 
 fn object(res: &Resource, row: &ObjectRow) -> Result<Value> {
     let mut data: Map<String, Value> = serde_json::from_str(&row.data)?;
+    // Server bookkeeping (e.g. `_ldap_sync`) is never shown.
+    data.retain(|k, _| !k.starts_with('_'));
     for field in res.fields {
         if matches!(field.kind, Kind::Secret { .. }) {
             data.remove(field.name);
@@ -590,6 +593,11 @@ pub fn secret(db: &Db, res: &'static Resource, id: i64, field: &str) -> Result<O
     db.read(|conn| {
         let row = find(conn, res, id)?.ok_or(StoreError::NotFound)?;
         let data: Map<String, Value> = serde_json::from_str(&row.data)?;
-        Ok(data.get(field).and_then(Value::as_str).map(str::to_string).filter(|s| !s.is_empty()))
+        match data.get(field).and_then(Value::as_str).filter(|s| !s.is_empty()) {
+            Some(stored) => super::secrets::unseal(stored)
+                .map(Some)
+                .map_err(|e| StoreError::Invalid(FieldErrors::one(field, e))),
+            None => Ok(None),
+        }
     })
 }

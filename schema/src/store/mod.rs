@@ -10,6 +10,8 @@ mod batch;
 pub mod config;
 pub mod history;
 pub mod query;
+pub mod secrets;
+pub mod sync;
 pub mod tables;
 pub mod users;
 

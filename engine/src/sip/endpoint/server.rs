@@ -432,6 +432,24 @@ impl SipEndpoint {
         self.reply(now, tx, status, None, headers, body)
     }
 
+    /// [`SipEndpoint::respond`] with our own reason phrase (e.g. "Virtual Reception Not
+    /// Supported"), for rejections whose standard phrase would not say why.
+    pub fn respond_with_reason(
+        &mut self,
+        now: Instant,
+        tx: TransactionId,
+        status: u16,
+        reason: &str,
+        headers: Headers,
+        body: Option<Body>,
+    ) -> Result<(), EndpointError> {
+        if !(100..=699).contains(&status) {
+            return Err(EndpointError::BadStatus(status));
+        }
+        let reason = reason.replace(['\r', '\n'], " ");
+        self.reply(now, tx, status, Some(&reason), headers, body)
+    }
+
     /// Builds, sends (through the transaction) and applies a response.
     pub(super) fn reply(
         &mut self,

@@ -1,0 +1,180 @@
+//! Planning rules (pure) and batch atomicity (SQLite), without a directory.
+
+use std::collections::BTreeMap;
+
+use convene_schema::Db;
+use convene_schema::resources::{CONFERENCE, CONFERENCE_SYNC_TEMPLATE};
+use convene_schema::store::{config, sync};
+use convene_schema::validate;
+use serde_json::{Map, Value, json};
+
+use super::plan::{self, Plan};
+use super::template::Entry;
+use super::apply;
+
+fn template(extra: Value) -> Map<String, Value> {
+    let mut t = validate::defaults(&CONFERENCE_SYNC_TEMPLATE);
+    t.insert("conference_name".into(), json!("{{givenName}} {{sn}} VMR"));
+    t.insert("alias_1".into(), json!("{{uid}}"));
+    t.insert("alias_2".into(), json!("{{mail}}"));
+    t.insert("pin".into(), json!("{{employeeNumber}}"));
+    for (k, v) in extra.as_object().unwrap() {
+        t.insert(k.clone(), v.clone());
+    }
+    t
+}
+
+fn user(i: usize) -> Entry {
+    let mut attrs = BTreeMap::new();
+    for (k, v) in [
+        ("givenName", format!("User{i}")),
+        ("sn", "Test".to_string()),
+        ("uid", format!("user{i}")),
+        ("mail", format!("user{i}@example.com")),
+        ("employeeNumber", format!("{:06}", 100000 + i)),
+    ] {
+        attrs.insert(k.to_string(), vec![v]);
+    }
+    Entry { dn: format!("uid=user{i},ou=people,dc=example,dc=com"), key: format!("key-{i:05}"), attrs }
+}
+
+fn snapshot_from(db: &Db) -> sync::Snapshot {
+    sync::snapshot(db, &plan::tag_prefix(1)).unwrap()
+}
+
+fn db() -> (Db, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path().join("t.sqlite3").to_str().unwrap()).unwrap();
+    (db, dir)
+}
+
+fn run(db: &Db, t: &Map<String, Value>, entries: &[Entry]) -> (Plan, apply::Applied) {
+    let p = plan::plan(1, t, &plan::compile(t).unwrap(), entries, &snapshot_from(db));
+    let a = apply::apply(db, &plan::tag_prefix(1), &p, |_, _| {}, None);
+    (p, a)
+}
+
+fn conference_named(db: &Db, name: &str) -> Value {
+    let page = config::list(db, &CONFERENCE, &[("name".into(), name.into())]).unwrap();
+    page.objects.into_iter().next().unwrap_or(Value::Null)
+}
+
+#[test]
+fn creates_then_nothing_then_updates_and_deletes() {
+    let (db, _d) = db();
+    let t = template(json!({}));
+    let users: Vec<Entry> = (0..10).map(user).collect();
+    let (p, a) = run(&db, &t, &users);
+    assert_eq!((p.creates.len(), a.created, p.clashes.len()), (10, 10, 0), "{:?}", p.clashes);
+    let c = conference_named(&db, "User3 Test VMR");
+    assert_eq!(c["pin"], "100003");
+    assert_eq!(c["sync_tag"], "ldap:1:key-00003");
+    assert!(c.get("_ldap_sync").is_none(), "bookkeeping is not shown");
+    let aliases: Vec<&str> = c["aliases"].as_array().unwrap().iter().map(|a| a["alias"].as_str().unwrap()).collect();
+    assert_eq!(aliases, ["user3", "user3@example.com"]);
+
+    let (p, _) = run(&db, &t, &users);
+    assert_eq!((p.creates.len(), p.updates.len(), p.deletes.len(), p.unchanged), (0, 0, 0, 10));
+
+    let mut changed = users.clone();
+    changed[2].attrs.insert("sn".into(), vec!["Renamed".into()]);
+    changed.remove(5);
+    let (p, a) = run(&db, &t, &changed);
+    assert_eq!((a.updated, a.deleted, p.unchanged), (1, 1, 8));
+    assert!(conference_named(&db, "User2 Renamed VMR").is_object());
+    assert!(conference_named(&db, "User5 Test VMR").is_null());
+}
+
+#[test]
+fn manual_vmrs_are_left_alone_and_clashes_reported() {
+    let (db, _d) = db();
+    config::create(&db, &CONFERENCE, &json!({"name": "User1 Test VMR"})).unwrap();
+    config::create(&db, &CONFERENCE, &json!({"name": "Hand made", "aliases": [{"alias": "user2"}]})).unwrap();
+    let t = template(json!({}));
+    let mut users: Vec<Entry> = (0..4).map(user).collect();
+    users[3].attrs.insert("mail".into(), vec!["user0@example.com".into()]); // duplicate alias
+    let (p, a) = run(&db, &t, &users);
+    let kinds: Vec<&str> = p.clashes.iter().map(|c| c.kind.as_str()).collect();
+    assert!(kinds.contains(&"Conference clash"), "{kinds:?}");
+    assert!(kinds.contains(&"Alias clash"), "{kinds:?}");
+    assert!(kinds.contains(&"Duplicate alias"), "{kinds:?}");
+    assert_eq!(a.created, 3, "the clashing entry is skipped, the others written");
+    assert_eq!(conference_named(&db, "User1 Test VMR")["sync_tag"], "", "manual VMR untouched");
+    let u2 = conference_named(&db, "User2 Test VMR");
+    assert_eq!(u2["aliases"].as_array().unwrap().len(), 1, "clashing alias left out: {u2}");
+    // Deleting every entry: the hand-made VMRs stay whatever happens.
+    let t100 = template(json!({"max_deletions_percent": 100}));
+    let (_, a) = run(&db, &t100, &[]);
+    assert_eq!(a.deleted, 3);
+    assert!(conference_named(&db, "Hand made").is_object());
+    assert!(conference_named(&db, "User1 Test VMR").is_object());
+}
+
+#[test]
+fn overridable_manual_edits_survive() {
+    let (db, _d) = db();
+    let t = template(json!({"pin_settings_overridable": true}));
+    let users: Vec<Entry> = (0..3).map(user).collect();
+    run(&db, &t, &users);
+    let c = conference_named(&db, "User1 Test VMR");
+    let id = c["id"].as_i64().unwrap();
+    config::update(&db, &CONFERENCE, id, &json!({"pin": "999999", "description": "x"}), validate::Mode::Patch).unwrap();
+    let (p, _) = run(&db, &t, &users);
+    let c = conference_named(&db, "User1 Test VMR");
+    assert_eq!(c["pin"], "999999", "overridable edit kept");
+    assert_eq!(c["description"], "", "non-overridable edit reverted");
+    assert_eq!(p.updates.len(), 1);
+    // A directory change of an overridable field that was not edited by hand still arrives.
+    let mut changed = users.clone();
+    changed[2].attrs.insert("employeeNumber".into(), vec!["777777".into()]);
+    run(&db, &t, &changed);
+    assert_eq!(conference_named(&db, "User2 Test VMR")["pin"], "777777");
+    assert_eq!(conference_named(&db, "User1 Test VMR")["pin"], "999999");
+}
+
+#[test]
+fn deletions_are_withheld_on_empty_or_large_loss() {
+    let (db, _d) = db();
+    let t = template(json!({"max_deletions_percent": 30}));
+    let users: Vec<Entry> = (0..10).map(user).collect();
+    run(&db, &t, &users);
+    let (p, a) = run(&db, &t, &[]);
+    assert_eq!(a.deleted, 0);
+    assert!(p.errors[0].contains("no entries"), "{:?}", p.errors);
+    let (p, a) = run(&db, &t, &users[..5]);
+    assert_eq!(a.deleted, 0);
+    assert!(p.errors[0].contains("max_deletions_percent"), "{:?}", p.errors);
+    let (_, a) = run(&db, &t, &users[..8]);
+    assert_eq!(a.deleted, 2);
+}
+
+#[test]
+fn bad_entries_are_reported_and_keep_their_vmr() {
+    let (db, _d) = db();
+    let t = template(json!({}));
+    let mut users: Vec<Entry> = (0..3).map(user).collect();
+    run(&db, &t, &users);
+    users[1].attrs.insert("employeeNumber".into(), vec!["12".into()]); // too short a PIN
+    let (p, a) = run(&db, &t, &users);
+    assert_eq!(p.clashes.len(), 1);
+    assert_eq!(p.clashes[0].kind, "Invalid VMR");
+    assert_eq!(a.deleted, 0);
+    assert_eq!(conference_named(&db, "User1 Test VMR")["pin"], "100001");
+}
+
+#[test]
+fn a_crash_between_batches_leaves_whole_vmrs_and_the_next_sync_finishes() {
+    let (db, _d) = db();
+    let t = template(json!({}));
+    let n = apply::BATCH * 2 + 17;
+    let users: Vec<Entry> = (0..n).map(user).collect();
+    let p = plan::plan(1, &t, &plan::compile(&t).unwrap(), &users, &snapshot_from(&db));
+    let a = apply::apply(&db, &plan::tag_prefix(1), &p, |_, _| {}, Some(1));
+    assert_eq!(a.created, apply::BATCH);
+    let snap = snapshot_from(&db);
+    assert_eq!(snap.owned.len(), apply::BATCH);
+    assert!(snap.owned.iter().all(|c| c.aliases.len() == 2), "every written VMR is complete");
+    let (p, a) = run(&db, &t, &users);
+    assert_eq!((a.created, p.unchanged), (n - apply::BATCH, apply::BATCH));
+    assert_eq!(snapshot_from(&db).owned.len(), n);
+}

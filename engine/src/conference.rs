@@ -1,0 +1,530 @@
+//! A conference instance: created by the node supervisor on the first call to one of a
+//! service's aliases, ended after the last participant leaves. It admits calls
+//! (`participant_limit`, lock), starts a [`ParticipantActor`] per call, owns the conference's
+//! media ([`MediaHandle`]), keeps the lock/mute state, applies the global
+//! `waiting_for_chair_timeout` / `guests_only_timeout`, reports Pexip status objects to its
+//! parent on every change and, when it ends, a history record (conference and participant CDRs).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::directory::Globals;
+use crate::media::MediaHandle;
+use crate::participant::{Crash, DialogEvent, Disconnect, IncomingCall, ParticipantActor, ParticipantStatus, Role};
+use crate::routing::{ServiceInfo, conference_admission};
+use crate::sdp::{Capabilities, NegotiatedSession};
+use crate::sip::{DialogId, Event};
+use crate::transport::SipHandle;
+
+/// A new call for this conference.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Join(pub IncomingCall);
+
+/// An event of one of this conference's dialogs.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ConferenceDialogEvent {
+    pub dialog: DialogId,
+    pub event: Event,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ParticipantChanged(pub ParticipantStatus);
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ParticipantGone {
+    pub id: Uuid,
+    pub reason: String,
+    pub crashed: bool,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct MediaNegotiated {
+    pub id: Uuid,
+    pub session: NegotiatedSession,
+}
+
+/// A command failed: HTTP status and message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandError {
+    pub status: u16,
+    pub message: String,
+}
+
+impl CommandError {
+    pub fn new(status: u16, message: impl Into<String>) -> CommandError {
+        CommandError { status, message: message.into() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConferenceAction {
+    Lock,
+    Unlock,
+    MuteGuests,
+    UnmuteGuests,
+    Disconnect,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParticipantAction {
+    Disconnect,
+    Mute,
+    Unmute,
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<(), CommandError>")]
+pub struct ConferenceCommand(pub ConferenceAction);
+
+#[derive(Message)]
+#[rtype(result = "Result<(), CommandError>")]
+pub struct ParticipantCommand {
+    pub id: Uuid,
+    pub action: ParticipantAction,
+}
+
+/// Crashes a participant's actor (tests of supervision).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CrashParticipant(pub Uuid);
+
+/// The conference's live status, sent to its parent on every change.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct ConferenceUpdate {
+    pub id: Uuid,
+    pub name: String,
+    pub conference: Value,
+    pub participants: Vec<Value>,
+    /// Participant ids (including callers at PIN entry, who are not in `participants`).
+    pub members: Vec<Uuid>,
+    pub tokens: i64,
+}
+
+/// The conference ended; `record` is its history record (`{conference, participants}`).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct ConferenceEnded {
+    pub id: Uuid,
+    pub name: String,
+    pub record: Value,
+}
+
+/// Where a conference reports.
+#[derive(Clone)]
+pub struct ConferenceParent {
+    pub updates: Recipient<ConferenceUpdate>,
+    pub ended: Recipient<ConferenceEnded>,
+}
+
+struct Member {
+    addr: Addr<ParticipantActor>,
+    status: ParticipantStatus,
+    admin_muted: bool,
+}
+
+pub struct ConferenceActor {
+    id: Uuid,
+    node: String,
+    service: Arc<ServiceInfo>,
+    globals: Globals,
+    caps: Arc<Capabilities>,
+    sip: SipHandle,
+    media: Box<dyn MediaHandle>,
+    parent: ConferenceParent,
+    members: BTreeMap<Uuid, Member>,
+    by_dialog: HashMap<DialogId, Uuid>,
+    locked: bool,
+    guests_muted: bool,
+    chair_seen: bool,
+    start_time: String,
+    started: Instant,
+    cdrs: Vec<Value>,
+    guest_timer: Option<SpawnHandle>,
+}
+
+impl ConferenceActor {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: Uuid,
+        node: String,
+        service: ServiceInfo,
+        globals: Globals,
+        caps: Arc<Capabilities>,
+        sip: SipHandle,
+        media: Box<dyn MediaHandle>,
+        parent: ConferenceParent,
+    ) -> ConferenceActor {
+        let guests_muted = service.mute_all_guests;
+        ConferenceActor {
+            id,
+            node,
+            service: Arc::new(service),
+            globals,
+            caps,
+            sip,
+            media,
+            parent,
+            members: BTreeMap::new(),
+            by_dialog: HashMap::new(),
+            locked: false,
+            guests_muted,
+            chair_seen: false,
+            start_time: crate::node::now_iso(),
+            started: Instant::now(),
+            cdrs: Vec::new(),
+            guest_timer: None,
+        }
+    }
+
+    fn is_muted(&self, m: &Member) -> bool {
+        m.admin_muted || (self.guests_muted && m.status.role == Some(Role::Guest))
+    }
+
+    /// The Pexip status `conference` object.
+    pub fn status_json(&self) -> Value {
+        json!({
+            "id": self.id.to_string(),
+            "name": self.service.name,
+            "service_type": self.service.service_type,
+            "is_started": self.chair_seen,
+            "is_locked": self.locked,
+            "guests_muted": self.guests_muted,
+            "direct_media_available": false,
+            "start_time": self.start_time,
+            "tag": self.service.tag,
+        })
+    }
+
+    fn participant_json(&self, m: &Member) -> Value {
+        let s = &m.status;
+        let mut streams = Vec::new();
+        if let Some(c) = &s.audio_codec {
+            streams.push(json!({"type": "audio", "codec": c}));
+        }
+        if let Some(c) = &s.video_codec {
+            streams.push(json!({"type": "video", "codec": c}));
+        }
+        json!({
+            "id": s.id.to_string(),
+            "conference": self.service.name,
+            "display_name": s.display_name,
+            "source_alias": s.source_alias,
+            "destination_alias": s.destination_alias,
+            "role": s.role.map(Role::as_str).unwrap_or("guest"),
+            "protocol": "sip",
+            "call_direction": "in",
+            "service_type": self.service.service_type,
+            "is_muted": self.is_muted(m),
+            "is_presenting": false,
+            "is_streaming": false,
+            "is_recording": false,
+            "is_on_hold": s.on_hold,
+            "media_node": self.node,
+            "signalling_node": self.node,
+            "remote_address": s.remote_address,
+            "remote_port": s.remote_port,
+            "connect_time": s.connect_time.clone().unwrap_or_else(|| s.start_time.clone()),
+            "vendor": s.vendor,
+            "encryption": "Off",
+            "rx_bandwidth": 0,
+            "tx_bandwidth": 0,
+            "license_count": 1,
+            "media_streams": streams,
+        })
+    }
+
+    fn report(&self) {
+        let participants =
+            self.members.values().filter(|m| m.status.answered && m.status.role.is_some()).map(|m| self.participant_json(m)).collect();
+        self.parent.updates.do_send(ConferenceUpdate {
+            id: self.id,
+            name: self.service.name.clone(),
+            conference: self.status_json(),
+            participants,
+            members: self.members.keys().copied().collect(),
+            tokens: self.members.values().map(|m| m.status.tokens).sum(),
+        });
+    }
+
+    /// Guests without a host wait `waiting_for_chair_timeout`; after the last host leaves, the
+    /// remaining guests stay `guests_only_timeout`.
+    fn check_hosts(&mut self, ctx: &mut Context<Self>) {
+        let chair = self.members.values().any(|m| m.status.role == Some(Role::Chair));
+        let guests = self.members.values().any(|m| m.status.role == Some(Role::Guest));
+        if chair {
+            self.chair_seen = true;
+        }
+        if chair || !guests {
+            if let Some(h) = self.guest_timer.take() {
+                ctx.cancel_future(h);
+            }
+            return;
+        }
+        if self.guest_timer.is_none() {
+            let (timeout, reason) = if self.chair_seen {
+                (self.globals.guests_only_timeout, "Conference ended: only guests remained")
+            } else {
+                (self.globals.waiting_for_chair_timeout, "Timed out waiting for a host")
+            };
+            self.guest_timer = Some(ctx.run_later(timeout, move |act, _| {
+                act.guest_timer = None;
+                for m in act.members.values().filter(|m| m.status.role == Some(Role::Guest)) {
+                    m.addr.do_send(Disconnect { reason: reason.into() });
+                }
+            }));
+        }
+    }
+
+    fn cdr(&self, s: &ParticipantStatus, reason: &str) -> Value {
+        let end = crate::node::now_iso();
+        let duration = s
+            .connect_time
+            .as_deref()
+            .and_then(|c| seconds_between(c, &end))
+            .unwrap_or(0);
+        json!({
+            "id": s.id.to_string(),
+            "conference_name": self.service.name,
+            "local_alias": s.destination_alias,
+            "remote_alias": s.source_alias,
+            "display_name": s.display_name,
+            "role": s.role.map(Role::as_str).unwrap_or("unknown"),
+            "protocol": "SIP",
+            "call_direction": "in",
+            "start_time": s.start_time,
+            "end_time": end,
+            "duration": duration,
+            "disconnect_reason": reason,
+            "media_node": self.node,
+            "signalling_node": self.node,
+            "encryption": "Off",
+            "vendor": s.vendor,
+            "call_uuid": s.id.to_string(),
+            "media_streams": [],
+        })
+    }
+}
+
+/// Whole seconds between two `now_iso` timestamps (`%Y-%m-%dT%H:%M:%S%.6f`, UTC).
+fn seconds_between(a: &str, b: &str) -> Option<i64> {
+    fn secs(t: &str) -> Option<f64> {
+        let (date, time) = t.split_once('T')?;
+        let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
+        let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+        // Days from civil (Howard Hinnant's algorithm).
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (m + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + day - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146097 + doe - 719468;
+        let mut t = time.split(':');
+        let (h, mi, s) = (t.next()?.parse::<f64>().ok()?, t.next()?.parse::<f64>().ok()?, t.next()?.parse::<f64>().ok()?);
+        Some(days as f64 * 86400.0 + h * 3600.0 + mi * 60.0 + s)
+    }
+    Some((secs(b)? - secs(a)?).max(0.0).round() as i64)
+}
+
+impl Actor for ConferenceActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, _: &mut Context<Self>) {
+        tracing::info!(conference = %self.service.name, id = %self.id, "conference started");
+    }
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        let end = crate::node::now_iso();
+        let record = json!({
+            "conference": {
+                "id": self.id.to_string(),
+                "name": self.service.name,
+                "service_type": self.service.service_type,
+                "tag": self.service.tag,
+                "start_time": self.start_time,
+                "end_time": end,
+                "duration": self.started.elapsed().as_secs() as i64,
+                "participant_count": self.cdrs.len() as i64,
+                "instant_message_count": 0,
+            },
+            "participants": self.cdrs,
+        });
+        tracing::info!(conference = %self.service.name, id = %self.id, "conference ended");
+        self.parent.ended.do_send(ConferenceEnded { id: self.id, name: self.service.name.clone(), record });
+    }
+}
+
+impl Handler<Join> for ConferenceActor {
+    type Result = ();
+
+    fn handle(&mut self, Join(call): Join, ctx: &mut Context<Self>) {
+        let admitted = conference_admission(self.members.len(), self.service.participant_limit, self.locked);
+        if let Err((status, reason)) = admitted {
+            tracing::info!(conference = %self.service.name, status, reason, "call refused");
+            self.sip.respond(call.tx, status, Some(reason), None);
+            if self.members.is_empty() {
+                ctx.stop();
+            }
+            return;
+        }
+        let id = Uuid::new_v4();
+        let ports = match self.media.allocate(id) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(conference = %self.service.name, error = %e, "no media ports");
+                self.sip.respond(call.tx, 503, Some("No Media Ports Available"), None);
+                if self.members.is_empty() {
+                    ctx.stop();
+                }
+                return;
+            }
+        };
+        let status = ParticipantStatus::new(id, &call);
+        let dialog = call.dialog;
+        let actor = ParticipantActor::new(id, call, self.service.clone(), self.caps.clone(), ports, self.sip.clone(), ctx.address());
+        let addr = actor.start();
+        self.by_dialog.insert(dialog, id);
+        self.members.insert(id, Member { addr, status, admin_muted: false });
+    }
+}
+
+impl Handler<ConferenceDialogEvent> for ConferenceActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ConferenceDialogEvent, _: &mut Context<Self>) {
+        if let Some(m) = self.by_dialog.get(&msg.dialog).and_then(|id| self.members.get(id)) {
+            m.addr.do_send(DialogEvent(msg.event));
+        }
+    }
+}
+
+impl Handler<ParticipantChanged> for ConferenceActor {
+    type Result = ();
+
+    fn handle(&mut self, ParticipantChanged(status): ParticipantChanged, ctx: &mut Context<Self>) {
+        let id = status.id;
+        let Some(m) = self.members.get_mut(&id) else { return };
+        m.status = status;
+        let muted = self.is_muted(&self.members[&id]);
+        self.media.set_muted(id, muted);
+        self.check_hosts(ctx);
+        self.report();
+    }
+}
+
+impl Handler<MediaNegotiated> for ConferenceActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: MediaNegotiated, _: &mut Context<Self>) {
+        if let Err(e) = self.media.connect(msg.id, &msg.session) {
+            tracing::warn!(participant = %msg.id, error = %e, "media could not start");
+        }
+        if let Some(m) = self.members.get(&msg.id) {
+            let muted = self.is_muted(m);
+            self.media.set_muted(msg.id, muted);
+        }
+    }
+}
+
+impl Handler<ParticipantGone> for ConferenceActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ParticipantGone, ctx: &mut Context<Self>) {
+        let Some(m) = self.members.remove(&msg.id) else { return };
+        self.by_dialog.remove(&m.status.dialog);
+        self.media.remove(msg.id);
+        if msg.crashed {
+            tracing::error!(conference = %self.service.name, participant = %msg.id, "participant actor failed; removing it");
+            // The call must not stay up without its actor.
+            self.sip.bye(m.status.dialog);
+        } else {
+            tracing::info!(conference = %self.service.name, participant = %msg.id, reason = %msg.reason, "participant left");
+        }
+        self.cdrs.push(self.cdr(&m.status, &msg.reason));
+        if self.members.is_empty() {
+            ctx.stop();
+            return;
+        }
+        self.check_hosts(ctx);
+        self.report();
+    }
+}
+
+impl Handler<ConferenceCommand> for ConferenceActor {
+    type Result = Result<(), CommandError>;
+
+    fn handle(&mut self, ConferenceCommand(action): ConferenceCommand, _: &mut Context<Self>) -> Self::Result {
+        match action {
+            ConferenceAction::Lock => self.locked = true,
+            ConferenceAction::Unlock => self.locked = false,
+            ConferenceAction::MuteGuests | ConferenceAction::UnmuteGuests => {
+                self.guests_muted = action == ConferenceAction::MuteGuests;
+                let mutes: Vec<(Uuid, bool)> = self.members.iter().map(|(id, m)| (*id, self.is_muted(m))).collect();
+                for (id, muted) in mutes {
+                    self.media.set_muted(id, muted);
+                }
+            }
+            ConferenceAction::Disconnect => {
+                for m in self.members.values() {
+                    m.addr.do_send(Disconnect { reason: "Disconnected by an administrator".into() });
+                }
+            }
+        }
+        self.report();
+        Ok(())
+    }
+}
+
+impl Handler<ParticipantCommand> for ConferenceActor {
+    type Result = Result<(), CommandError>;
+
+    fn handle(&mut self, msg: ParticipantCommand, _: &mut Context<Self>) -> Self::Result {
+        let Some(m) = self.members.get_mut(&msg.id) else {
+            return Err(CommandError::new(404, format!("No participant with id {} in this conference.", msg.id)));
+        };
+        match msg.action {
+            ParticipantAction::Disconnect => m.addr.do_send(Disconnect { reason: "Disconnected by an administrator".into() }),
+            ParticipantAction::Mute | ParticipantAction::Unmute => {
+                m.admin_muted = msg.action == ParticipantAction::Mute;
+                let muted = self.is_muted(&self.members[&msg.id]);
+                self.media.set_muted(msg.id, muted);
+                self.report();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Handler<CrashParticipant> for ConferenceActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: CrashParticipant, _: &mut Context<Self>) {
+        if let Some(m) = self.members.get(&msg.0) {
+            m.addr.do_send(Crash);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(seconds_between("2026-01-01T23:59:59.500000", "2026-01-02T00:00:10.400000"), Some(11));
+        assert_eq!(seconds_between("2026-03-01T00:00:00.000000", "2026-02-28T00:00:00.000000"), Some(0));
+        assert_eq!(seconds_between("2024-02-28T00:00:00.000000", "2024-03-01T00:00:00.000000"), Some(2 * 86400));
+        assert_eq!(seconds_between("junk", "2024-03-01T00:00:00.000000"), None);
+    }
+}

@@ -1,0 +1,366 @@
+//! One SIP call in a conference: answers the INVITE with an SDP answer on ports the conference's
+//! media allocated, follows the dialog (ACK, re-INVITE/UPDATE incl. hold, INFO DTMF, BYE, CANCEL),
+//! collects a PIN when the service has one, and reports its state to its conference.
+//!
+//! The actor holds a [`Guard`]: however it ends (a clean stop, or a panic that tears its task
+//! down), the guard's `Drop` tells the conference, which removes the participant and carries on.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use uuid::Uuid;
+
+use crate::conference::{ConferenceActor, MediaNegotiated, ParticipantChanged, ParticipantGone};
+use crate::media::MediaPorts;
+use crate::routing::{PinOutcome, ServiceInfo, check_pin, needs_pin};
+use crate::sdp::{self, Capabilities, LocalSession, NegotiatedSession, OfferState};
+use crate::sip::{Body, DialogId, Dtmf, Event, InfoPayload, Request, TerminationReason, TransactionId, Uri};
+use crate::transport::SipHandle;
+
+/// Wrong PIN entries before the caller is disconnected.
+pub const MAX_PIN_ATTEMPTS: u32 = 3;
+/// How long a caller may take to enter the PIN (Pexip's `pin_entry_timeout` default).
+pub const PIN_ENTRY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// An incoming call as the endpoint reported it.
+#[derive(Debug, Clone)]
+pub struct IncomingCall {
+    pub tx: TransactionId,
+    pub dialog: DialogId,
+    pub from: SocketAddr,
+    pub offer: Option<Body>,
+    pub request: Box<Request>,
+    /// Media tokens the call will use.
+    pub tokens: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Chair,
+    Guest,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Chair => "chair",
+            Role::Guest => "guest",
+        }
+    }
+}
+
+/// What a participant reports to its conference.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParticipantStatus {
+    pub id: Uuid,
+    pub dialog: DialogId,
+    pub display_name: String,
+    pub source_alias: String,
+    pub destination_alias: String,
+    pub remote_address: String,
+    pub remote_port: u16,
+    pub vendor: String,
+    /// `None` while the PIN is being entered.
+    pub role: Option<Role>,
+    /// A 2xx was sent.
+    pub answered: bool,
+    /// The ACK arrived.
+    pub connected: bool,
+    pub start_time: String,
+    pub connect_time: Option<String>,
+    pub on_hold: bool,
+    pub audio_codec: Option<String>,
+    pub video_codec: Option<String>,
+    pub tokens: i64,
+    pub pin_attempts: u32,
+}
+
+/// Shown as `user@host` (Pexip's alias form).
+pub fn alias_of(uri: &Uri) -> String {
+    match uri {
+        Uri::Sip(u) => match &u.user {
+            Some(user) => format!("{user}@{}", u.host),
+            None => u.host.to_string(),
+        },
+        Uri::Tel(t) => t.number.clone(),
+        Uri::Other(s) => s.clone(),
+    }
+}
+
+impl ParticipantStatus {
+    pub fn new(id: Uuid, call: &IncomingCall) -> ParticipantStatus {
+        let from = call.request.headers.from();
+        let source_alias = from.as_ref().map(|f| alias_of(&f.uri)).unwrap_or_default();
+        let display_name = from
+            .as_ref()
+            .and_then(|f| f.display_name.clone())
+            .filter(|d| !d.trim().is_empty())
+            .or_else(|| from.as_ref().and_then(|f| f.uri.user().map(str::to_string)))
+            .unwrap_or_else(|| source_alias.clone());
+        ParticipantStatus {
+            id,
+            dialog: call.dialog,
+            display_name,
+            source_alias,
+            destination_alias: alias_of(&call.request.uri),
+            remote_address: call.from.ip().to_string(),
+            remote_port: call.from.port(),
+            vendor: call.request.headers.get("User-Agent").unwrap_or("").to_string(),
+            role: None,
+            answered: false,
+            connected: false,
+            start_time: crate::node::now_iso(),
+            connect_time: None,
+            on_hold: false,
+            audio_codec: None,
+            video_codec: None,
+            tokens: call.tokens,
+            pin_attempts: 0,
+        }
+    }
+}
+
+/// Tells the conference when the actor is gone, whatever the cause.
+struct Guard {
+    conference: Addr<ConferenceActor>,
+    id: Uuid,
+    /// Set on a deliberate stop; `None` at drop means the actor failed.
+    reason: Option<String>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let crashed = self.reason.is_none();
+        let reason = self.reason.take().unwrap_or_else(|| "Participant failed".into());
+        self.conference.do_send(ParticipantGone { id: self.id, reason, crashed });
+    }
+}
+
+pub struct ParticipantActor {
+    call: IncomingCall,
+    service: Arc<ServiceInfo>,
+    caps: Arc<Capabilities>,
+    sip: SipHandle,
+    local: LocalSession,
+    /// Our offer, when the INVITE (or re-INVITE) had none; the answer comes in the ACK.
+    pending_offer: Option<OfferState>,
+    status: ParticipantStatus,
+    pin: String,
+    guard: Guard,
+}
+
+/// Something from the participant's dialog.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DialogEvent(pub Event);
+
+/// Ends the call (BYE, or a final response if it is not answered yet).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Disconnect {
+    pub reason: String,
+}
+
+/// Makes the actor panic (tests of supervision).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Crash;
+
+impl ParticipantActor {
+    pub fn new(
+        id: Uuid,
+        call: IncomingCall,
+        service: Arc<ServiceInfo>,
+        caps: Arc<Capabilities>,
+        ports: MediaPorts,
+        sip: SipHandle,
+        conference: Addr<ConferenceActor>,
+    ) -> ParticipantActor {
+        let local = LocalSession::new(LocalSession::random_session_id(), ports.address, ports.audio, ports.video);
+        let status = ParticipantStatus::new(id, &call);
+        ParticipantActor {
+            call,
+            service,
+            caps,
+            sip,
+            local,
+            pending_offer: None,
+            status,
+            pin: String::new(),
+            guard: Guard { conference, id, reason: None },
+        }
+    }
+
+    fn report(&self) {
+        self.guard.conference.do_send(ParticipantChanged(self.status.clone()));
+    }
+
+    fn finish(&mut self, ctx: &mut Context<Self>, reason: impl Into<String>) {
+        if self.guard.reason.is_none() {
+            self.guard.reason = Some(reason.into());
+        }
+        ctx.stop();
+    }
+
+    fn negotiated(&mut self, session: NegotiatedSession) {
+        self.status.on_hold = session.on_hold();
+        self.status.audio_codec = session.audio().map(|s| format!("{}/{}", s.codec.encoding_name(), s.clock_rate));
+        self.status.video_codec = session.video().map(|s| format!("{}/{}", s.codec.encoding_name(), s.clock_rate));
+        self.guard.conference.do_send(MediaNegotiated { id: self.status.id, session });
+    }
+
+    /// Answers an INVITE/re-INVITE/UPDATE: the SDP answer, or our offer when there is none.
+    /// `Err` carries the rejection already sent.
+    fn answer(&mut self, tx: TransactionId, offer: Option<&Body>) -> Result<(), String> {
+        match offer.map(|b| b.text().unwrap_or("")) {
+            Some(text) => match sdp::answer(text, &self.caps, &mut self.local) {
+                Ok((answer, session)) => {
+                    self.sip.respond(tx, 200, None, Some(Body::sdp(answer)));
+                    self.negotiated(session);
+                    Ok(())
+                }
+                Err(e) => {
+                    tracing::info!(participant = %self.status.id, error = %e, "SDP offer refused");
+                    self.sip.respond(tx, e.sip_status(), None, None);
+                    Err(format!("SDP refused: {e}"))
+                }
+            },
+            None => {
+                let (offer, state) = sdp::offer(&self.caps, &mut self.local);
+                self.pending_offer = Some(state);
+                self.sip.respond(tx, 200, None, Some(Body::sdp(offer)));
+                Ok(())
+            }
+        }
+    }
+
+    fn on_digit(&mut self, ctx: &mut Context<Self>, d: Dtmf) {
+        if self.status.role.is_some() {
+            tracing::debug!(participant = %self.status.id, digit = %d.digit, "DTMF in conference");
+            return;
+        }
+        if d.digit != '#' {
+            if self.pin.len() < 32 {
+                self.pin.push(d.digit);
+            }
+            return;
+        }
+        let entered = std::mem::take(&mut self.pin);
+        match check_pin(&entered, &self.service) {
+            PinOutcome::Chair => self.status.role = Some(Role::Chair),
+            PinOutcome::Guest => self.status.role = Some(Role::Guest),
+            PinOutcome::Wrong => {
+                self.status.pin_attempts += 1;
+                tracing::info!(participant = %self.status.id, attempts = self.status.pin_attempts, "wrong PIN");
+                if self.status.pin_attempts >= MAX_PIN_ATTEMPTS {
+                    self.sip.bye(self.status.dialog);
+                    self.report();
+                    return self.finish(ctx, "Too many incorrect PIN attempts");
+                }
+            }
+        }
+        if let Some(role) = self.status.role {
+            tracing::info!(participant = %self.status.id, role = role.as_str(), attempts = self.status.pin_attempts + 1, "PIN accepted");
+        }
+        self.report();
+    }
+}
+
+impl Actor for ParticipantActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        if !needs_pin(&self.service) {
+            self.status.role = Some(if self.service.allow_guests { Role::Guest } else { Role::Chair });
+        } else {
+            ctx.run_later(PIN_ENTRY_TIMEOUT, |act, ctx| {
+                if act.status.role.is_none() {
+                    act.sip.bye(act.status.dialog);
+                    act.finish(ctx, "PIN entry timed out");
+                }
+            });
+        }
+        let offer = self.call.offer.clone();
+        match self.answer(self.call.tx, offer.as_ref()) {
+            Ok(()) => {
+                self.status.answered = true;
+                self.report();
+            }
+            Err(reason) => self.finish(ctx, reason),
+        }
+    }
+}
+
+impl Handler<DialogEvent> for ParticipantActor {
+    type Result = ();
+
+    fn handle(&mut self, DialogEvent(event): DialogEvent, ctx: &mut Context<Self>) {
+        match event {
+            Event::Ack { sdp, .. } => {
+                if let Some(state) = self.pending_offer.take() {
+                    match sdp.as_ref().and_then(|b| b.text()).map(|t| sdp::accept_answer(&state, t)) {
+                        Some(Ok(session)) => self.negotiated(session),
+                        other => {
+                            tracing::info!(participant = %self.status.id, "no usable SDP answer in the ACK: {:?}", other.map(|r| r.err()));
+                            self.sip.bye(self.status.dialog);
+                            return self.finish(ctx, "No usable SDP answer");
+                        }
+                    }
+                }
+                if !self.status.connected {
+                    self.status.connected = true;
+                    self.status.connect_time = Some(crate::node::now_iso());
+                }
+                self.report();
+            }
+            Event::ReInvite { tx, offer, .. } => {
+                // A refused re-offer leaves the session as it was (RFC 3261 §14.2).
+                let _ = self.answer(tx, offer.as_ref());
+                self.report();
+            }
+            Event::Update { tx, offer, .. } => {
+                let _ = self.answer(tx, Some(&offer));
+                self.report();
+            }
+            Event::Info { payload: InfoPayload::Dtmf(d), .. } => self.on_digit(ctx, d),
+            Event::Info { .. } | Event::Options { .. } | Event::SessionRefreshed { .. } | Event::RefreshDue { .. } => {}
+            Event::Cancelled { .. } => self.finish(ctx, "Call cancelled"),
+            Event::Bye { .. } => self.finish(ctx, "Call disconnected"),
+            Event::DialogTerminated { reason, .. } => {
+                let why = match reason {
+                    TerminationReason::RemoteBye => "Call disconnected".to_string(),
+                    TerminationReason::LocalBye => "Disconnected".to_string(),
+                    TerminationReason::Cancelled => "Call cancelled".to_string(),
+                    TerminationReason::Rejected(s) => format!("Call rejected ({s})"),
+                    TerminationReason::Timeout => "Call timed out".to_string(),
+                    TerminationReason::SessionExpired => "Session expired".to_string(),
+                };
+                self.finish(ctx, why)
+            }
+            Event::NewInvite { .. } | Event::ResponseReceived { .. } | Event::TransactionTimeout { .. } => {}
+        }
+    }
+}
+
+impl Handler<Disconnect> for ParticipantActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Disconnect, ctx: &mut Context<Self>) {
+        if self.status.answered {
+            self.sip.bye(self.status.dialog);
+        } else {
+            self.sip.respond(self.call.tx, 480, Some("Disconnected"), None);
+        }
+        self.finish(ctx, msg.reason);
+    }
+}
+
+impl Handler<Crash> for ParticipantActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Crash, _: &mut Context<Self>) {
+        panic!("participant {} crashed on purpose", self.status.id);
+    }
+}

@@ -1,0 +1,212 @@
+//! Routing and admission decisions for incoming calls, as pure functions: which aliases a
+//! request URI can mean, whether the node, the service type and the conference admit the call.
+
+use serde_json::Value;
+
+use crate::capacity::TOKENS_PER_HD;
+use crate::sip::{Body, Uri};
+
+/// A rejection: SIP status and reason phrase.
+pub type Rejection = (u16, &'static str);
+
+/// The aliases to try for a request URI, in order: `user@host` (the full form Pexip aliases
+/// often have), then `user` alone. A URI without a user part names no service.
+pub fn alias_candidates(uri: &Uri) -> Vec<String> {
+    match uri {
+        Uri::Sip(u) => {
+            let Some(user) = u.user.as_deref().map(percent_decode).filter(|u| !u.is_empty()) else { return Vec::new() };
+            let host = u.host.to_string();
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            vec![format!("{user}@{host}"), user]
+        }
+        Uri::Tel(t) => vec![t.number.clone()],
+        Uri::Other(_) => Vec::new(),
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(v) = u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Media tokens a call will use: an HD call when the offer has an active video stream (or when
+/// there is no offer: we offer video), an audio call otherwise.
+pub fn call_cost(offer: Option<&Body>) -> i64 {
+    let Some(text) = offer.and_then(Body::text) else { return TOKENS_PER_HD };
+    let video = text.lines().any(|l| {
+        let mut f = l.trim().strip_prefix("m=video ").unwrap_or("").split_whitespace();
+        f.next().is_some_and(|port| port != "0")
+    });
+    if video { TOKENS_PER_HD } else { 1 }
+}
+
+/// Whether the node has room for a call costing `cost` tokens.
+pub fn node_admission(used: i64, cost: i64, max: i64) -> Result<(), Rejection> {
+    if used + cost > max { Err((503, "Conferencing Node At Capacity")) } else { Ok(()) }
+}
+
+/// The configuration of a service that the conference needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceInfo {
+    pub name: String,
+    pub service_type: String,
+    pub tag: String,
+    pub pin: String,
+    pub guest_pin: String,
+    pub allow_guests: bool,
+    pub participant_limit: Option<u64>,
+    pub mute_all_guests: bool,
+}
+
+impl ServiceInfo {
+    pub fn from_json(v: &Value) -> ServiceInfo {
+        let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        ServiceInfo {
+            name: s("name"),
+            service_type: Some(s("service_type")).filter(|t| !t.is_empty()).unwrap_or_else(|| "conference".into()),
+            tag: s("tag"),
+            pin: s("pin"),
+            guest_pin: s("guest_pin"),
+            allow_guests: v.get("allow_guests").and_then(Value::as_bool).unwrap_or(false),
+            participant_limit: v.get("participant_limit").and_then(Value::as_u64),
+            mute_all_guests: v.get("mute_all_guests").and_then(Value::as_bool).unwrap_or(false),
+        }
+    }
+}
+
+/// Whether this version can host a service of this type.
+pub fn service_admission(service_type: &str) -> Result<(), Rejection> {
+    match service_type {
+        "conference" | "lecture" | "test_call" | "" => Ok(()),
+        "two_stage_dialing" => Err((480, "Virtual Reception Not Supported Yet")),
+        "media_playback" => Err((480, "Media Playback Service Not Supported Yet")),
+        _ => Err((480, "Service Type Not Supported")),
+    }
+}
+
+/// Whether a conference with `present` participants (including ones still answering) admits
+/// one more. A locked conference admits nobody new (Pexip holds them in a lobby; there is no
+/// lobby yet).
+pub fn conference_admission(present: usize, limit: Option<u64>, locked: bool) -> Result<(), Rejection> {
+    if limit.is_some_and(|l| present as u64 >= l) {
+        return Err((486, "Conference Full"));
+    }
+    if locked {
+        return Err((403, "Conference Locked"));
+    }
+    Ok(())
+}
+
+/// What a complete PIN entry (digits before `#`) makes the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PinOutcome {
+    Chair,
+    Guest,
+    Wrong,
+}
+
+/// Checks an entered PIN against the host and guest PINs (a configured PIN may end in `#`).
+/// With guests allowed and no guest PIN, an empty entry (just `#`) joins as a guest.
+pub fn check_pin(entered: &str, service: &ServiceInfo) -> PinOutcome {
+    let norm = |p: &str| p.trim_end_matches('#').to_string();
+    let entered = norm(entered);
+    if !service.pin.is_empty() && entered == norm(&service.pin) {
+        return PinOutcome::Chair;
+    }
+    if service.allow_guests {
+        if !service.guest_pin.is_empty() && entered == norm(&service.guest_pin) {
+            return PinOutcome::Guest;
+        }
+        if service.guest_pin.is_empty() && entered.is_empty() {
+            return PinOutcome::Guest;
+        }
+    }
+    PinOutcome::Wrong
+}
+
+/// The role of a caller when no PIN is asked: everyone is a host unless guests are allowed.
+pub fn needs_pin(service: &ServiceInfo) -> bool {
+    !service.pin.is_empty() || (service.allow_guests && !service.guest_pin.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn uri(s: &str) -> Uri {
+        Uri::parse(s).unwrap()
+    }
+
+    #[test]
+    fn candidates() {
+        assert_eq!(alias_candidates(&uri("sip:meet@127.0.0.1:5060;transport=tcp")), ["meet@127.0.0.1", "meet"]);
+        let c = alias_candidates(&uri("sip:Meet@LocalHost"));
+        assert!(c[0].eq_ignore_ascii_case("meet@localhost") && c[1] == "Meet", "{c:?}");
+        assert_eq!(alias_candidates(&uri("sip:a%20b@example.com")), ["a b@example.com", "a b"]);
+        assert_eq!(alias_candidates(&uri("sip:[::1]:5060")), Vec::<String>::new());
+        assert_eq!(alias_candidates(&uri("sip:meet@[::1]")), ["meet@::1", "meet"]);
+        assert_eq!(alias_candidates(&uri("tel:+4412345")), ["+4412345"]);
+        assert!(alias_candidates(&uri("urn:service:sos")).is_empty());
+    }
+
+    #[test]
+    fn costs_and_node_capacity() {
+        let audio = Body::sdp("v=0\r\nm=audio 4000 RTP/AVP 0\r\nm=video 0 RTP/AVP 96\r\n");
+        let video = Body::sdp("v=0\r\nm=audio 4000 RTP/AVP 0\r\nm=video 4002 RTP/AVP 96\r\n");
+        assert_eq!(call_cost(Some(&audio)), 1);
+        assert_eq!(call_cost(Some(&video)), TOKENS_PER_HD);
+        assert_eq!(call_cost(None), TOKENS_PER_HD);
+        assert_eq!(node_admission(84, 12, 96), Ok(()));
+        assert_eq!(node_admission(85, 12, 96).unwrap_err().0, 503);
+        assert_eq!(node_admission(0, 1, 0).unwrap_err().0, 503);
+    }
+
+    #[test]
+    fn service_types() {
+        assert!(service_admission("conference").is_ok());
+        assert!(service_admission("lecture").is_ok());
+        assert!(service_admission("test_call").is_ok());
+        assert_eq!(service_admission("two_stage_dialing").unwrap_err().0, 480);
+        assert_eq!(service_admission("media_playback").unwrap_err().0, 480);
+    }
+
+    #[test]
+    fn conference_limits() {
+        assert!(conference_admission(0, Some(1), false).is_ok());
+        assert_eq!(conference_admission(1, Some(1), false), Err((486, "Conference Full")));
+        assert_eq!(conference_admission(0, Some(0), false).unwrap_err().0, 486);
+        assert!(conference_admission(100, None, false).is_ok());
+        assert_eq!(conference_admission(1, None, true).unwrap_err().0, 403);
+    }
+
+    #[test]
+    fn pins() {
+        let s = ServiceInfo::from_json(&json!({"name": "x", "pin": "1234#", "guest_pin": "5678", "allow_guests": true}));
+        assert!(needs_pin(&s));
+        assert_eq!(check_pin("1234", &s), PinOutcome::Chair);
+        assert_eq!(check_pin("5678", &s), PinOutcome::Guest);
+        assert_eq!(check_pin("", &s), PinOutcome::Wrong);
+        assert_eq!(check_pin("9999", &s), PinOutcome::Wrong);
+        let open_guests = ServiceInfo { guest_pin: String::new(), ..s.clone() };
+        assert_eq!(check_pin("", &open_guests), PinOutcome::Guest);
+        let no_guests = ServiceInfo { allow_guests: false, ..s };
+        assert_eq!(check_pin("5678", &no_guests), PinOutcome::Wrong);
+        assert!(!needs_pin(&ServiceInfo::from_json(&json!({"name": "open"}))));
+        assert_eq!(ServiceInfo::from_json(&json!({"name": "open"})).service_type, "conference");
+    }
+}

@@ -1,0 +1,265 @@
+//! The SIP driver: a tokio task that owns the sans-IO [`SipEndpoint`], a UDP socket and a TCP
+//! listener (with one reader and one writer task per connection, each reader framing its stream
+//! with a [`StreamFramer`] and answering CRLF keep-alives with a CRLF pong).
+//!
+//! Events go to the node supervisor as actix messages ([`SipEvent`], sent with `do_send`, which
+//! never blocks); the supervisor and its conference/participant actors send commands back
+//! through a [`SipHandle`] (an unbounded channel, so no actor ever waits on the driver).
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use rand::RngCore;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+
+use crate::sip::{Body, DialogId, EndpointConfig, Event, Frame, Headers, Output, SipEndpoint, StreamFramer, TransactionId, Transport};
+
+/// A SIP event for the TU.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub struct SipEvent(pub Event);
+
+/// A TU command for the endpoint.
+#[derive(Debug)]
+pub enum SipCommand {
+    Respond { tx: TransactionId, status: u16, reason: Option<String>, headers: Headers, body: Option<Body> },
+    Bye { dialog: DialogId },
+}
+
+/// Where actors send [`SipCommand`]s. Cheap to clone; sending never blocks.
+#[derive(Clone, Debug)]
+pub struct SipHandle {
+    tx: mpsc::UnboundedSender<SipCommand>,
+}
+
+impl SipHandle {
+    /// A handle and the receiving end (for tests, or a custom driver).
+    pub fn channel() -> (SipHandle, mpsc::UnboundedReceiver<SipCommand>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (SipHandle { tx }, rx)
+    }
+
+    pub fn respond(&self, tx: TransactionId, status: u16, reason: Option<&str>, body: Option<Body>) {
+        let _ = self.tx.send(SipCommand::Respond { tx, status, reason: reason.map(str::to_string), headers: Headers::new(), body });
+    }
+
+    pub fn bye(&self, dialog: DialogId) {
+        let _ = self.tx.send(SipCommand::Bye { dialog });
+    }
+}
+
+/// The bound sockets, before the driver runs.
+pub struct SipSockets {
+    udp: UdpSocket,
+    tcp: TcpListener,
+    pub local: SocketAddr,
+}
+
+/// Binds UDP and TCP on the same address. With port 0, the TCP port follows the UDP one.
+pub async fn bind(addr: SocketAddr) -> io::Result<SipSockets> {
+    let mut last = None;
+    for _ in 0..20 {
+        let udp = UdpSocket::bind(addr).await?;
+        let local = udp.local_addr()?;
+        match TcpListener::bind(local).await {
+            Ok(tcp) => return Ok(SipSockets { udp, tcp, local }),
+            Err(e) if addr.port() == 0 => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("cannot bind SIP")))
+}
+
+enum Internal {
+    Frame { from: SocketAddr, bytes: Vec<u8> },
+    Closed { peer: SocketAddr },
+    Connected { peer: SocketAddr, writer: mpsc::UnboundedSender<Vec<u8>> },
+    ConnectFailed { peer: SocketAddr },
+}
+
+/// Starts the driver on the current actix/tokio runtime. `advertise` is the address written in
+/// Via and Contact (the bound one, unless it is unspecified).
+pub fn start(sockets: SipSockets, advertise: SocketAddr, events: Recipient<SipEvent>) -> SipHandle {
+    let (handle, commands) = SipHandle::channel();
+    let mut cfg = EndpointConfig::new(advertise);
+    cfg.rng_seed = rand::rngs::OsRng.next_u64();
+    let endpoint = SipEndpoint::new(cfg);
+    actix_rt::spawn(run(endpoint, sockets, events, commands));
+    handle
+}
+
+struct Driver {
+    ep: SipEndpoint,
+    udp: UdpSocket,
+    events: Recipient<SipEvent>,
+    conns: HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>>,
+    connecting: HashMap<SocketAddr, Vec<Vec<u8>>>,
+    internal: mpsc::UnboundedSender<Internal>,
+}
+
+async fn run(ep: SipEndpoint, sockets: SipSockets, events: Recipient<SipEvent>, mut commands: mpsc::UnboundedReceiver<SipCommand>) {
+    let (itx, mut irx) = mpsc::unbounded_channel();
+    let SipSockets { udp, tcp, local } = sockets;
+    tracing::info!(%local, "SIP listening on UDP and TCP");
+    let mut d = Driver { ep, udp, events, conns: HashMap::new(), connecting: HashMap::new(), internal: itx };
+    let mut buf = vec![0u8; 65536];
+    loop {
+        d.flush().await;
+        let deadline = d.ep.poll_timeout().unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        tokio::select! {
+            r = d.udp.recv_from(&mut buf) => match r {
+                Ok((n, from)) => d.ep.handle_datagram(Instant::now(), from, Transport::Udp, &buf[..n]),
+                // ICMP errors surface here on Linux; nothing to do but carry on.
+                Err(e) => tracing::debug!(error = %e, "UDP receive error"),
+            },
+            r = tcp.accept() => match r {
+                Ok((stream, peer)) => {
+                    let writer = spawn_connection(stream, peer, d.internal.clone());
+                    d.conns.insert(peer, writer);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "TCP accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(m) = irx.recv() => d.on_internal(m),
+            Some(c) = commands.recv() => d.on_command(c),
+            _ = tokio::time::sleep_until(deadline.into()) => d.ep.handle_timeout(Instant::now()),
+        }
+    }
+}
+
+impl Driver {
+    fn on_internal(&mut self, m: Internal) {
+        match m {
+            Internal::Frame { from, bytes } => self.ep.handle_datagram(Instant::now(), from, Transport::Tcp, &bytes),
+            Internal::Closed { peer } => {
+                self.conns.remove(&peer);
+            }
+            Internal::Connected { peer, writer } => {
+                for bytes in self.connecting.remove(&peer).unwrap_or_default() {
+                    let _ = writer.send(bytes);
+                }
+                self.conns.insert(peer, writer);
+            }
+            Internal::ConnectFailed { peer } => {
+                self.connecting.remove(&peer);
+                self.ep.handle_transport_error(Instant::now(), peer, Transport::Tcp);
+            }
+        }
+    }
+
+    fn on_command(&mut self, c: SipCommand) {
+        let now = Instant::now();
+        let r = match c {
+            SipCommand::Respond { tx, status, reason: Some(reason), headers, body } => {
+                self.ep.respond_with_reason(now, tx, status, &reason, headers, body)
+            }
+            SipCommand::Respond { tx, status, reason: None, headers, body } => self.ep.respond(now, tx, status, headers, body),
+            SipCommand::Bye { dialog } => self.ep.send_bye(now, dialog),
+        };
+        if let Err(e) = r {
+            tracing::debug!(error = %e, "SIP command not carried out");
+        }
+    }
+
+    async fn flush(&mut self) {
+        while let Some(out) = self.ep.poll_output() {
+            match out {
+                Output::Event(e) => self.events.do_send(SipEvent(e)),
+                Output::Transmit { to, transport: Transport::Udp, bytes } => {
+                    if let Err(e) = self.udp.send_to(&bytes, to).await {
+                        tracing::debug!(%to, error = %e, "UDP send failed");
+                    }
+                }
+                Output::Transmit { to, bytes, .. } => self.send_stream(to, bytes),
+            }
+        }
+    }
+
+    fn send_stream(&mut self, to: SocketAddr, bytes: Vec<u8>) {
+        if let Some(w) = self.conns.get(&to) {
+            if w.send(bytes).is_ok() {
+                return;
+            }
+            self.conns.remove(&to);
+            return self.send_stream_new(to, Vec::new());
+        }
+        self.send_stream_new(to, bytes)
+    }
+
+    /// Opens a connection to `to` and queues `bytes` for it.
+    fn send_stream_new(&mut self, to: SocketAddr, bytes: Vec<u8>) {
+        let queued = self.connecting.entry(to).or_default();
+        let first = queued.is_empty();
+        if !bytes.is_empty() {
+            queued.push(bytes);
+        }
+        if !first {
+            return;
+        }
+        let internal = self.internal.clone();
+        actix_rt::spawn(async move {
+            match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(to)).await {
+                Ok(Ok(stream)) => {
+                    let writer = spawn_connection(stream, to, internal.clone());
+                    let _ = internal.send(Internal::Connected { peer: to, writer });
+                }
+                _ => {
+                    let _ = internal.send(Internal::ConnectFailed { peer: to });
+                }
+            }
+        });
+    }
+}
+
+/// Reader and writer tasks of one TCP connection; returns where to queue bytes for it.
+fn spawn_connection(stream: TcpStream, peer: SocketAddr, internal: mpsc::UnboundedSender<Internal>) -> mpsc::UnboundedSender<Vec<u8>> {
+    let _ = stream.set_nodelay(true);
+    let (mut rd, mut wr) = stream.into_split();
+    let (wtx, mut wrx) = mpsc::unbounded_channel::<Vec<u8>>();
+    actix_rt::spawn(async move {
+        while let Some(bytes) = wrx.recv().await {
+            if wr.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    });
+    let pong = wtx.clone();
+    actix_rt::spawn(async move {
+        let mut framer = StreamFramer::new();
+        let mut buf = vec![0u8; 16384];
+        'read: loop {
+            let n = match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            framer.push(&buf[..n]);
+            loop {
+                match framer.next_frame() {
+                    Ok(Some(Frame::Message(bytes))) => {
+                        if internal.send(Internal::Frame { from: peer, bytes }).is_err() {
+                            break 'read;
+                        }
+                    }
+                    Ok(Some(Frame::KeepAlive)) => {
+                        let _ = pong.send(b"\r\n".to_vec());
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::debug!(%peer, error = %e, "closing an unframeable SIP connection");
+                        break 'read;
+                    }
+                }
+            }
+        }
+        let _ = internal.send(Internal::Closed { peer });
+    });
+    wtx
+}
