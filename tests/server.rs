@@ -33,6 +33,8 @@ impl Convene {
             .env_remove("CONVENE_ADMIN_PASSWORD")
             .env_remove("DATABASE_URL")
             .env("CONVENE_LOG", "warn")
+            // Never the default 5060: tests run in parallel (a test's own CONVENE_SIP wins).
+            .env("CONVENE_SIP", format!("127.0.0.1:{}", free_port()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

@@ -1,0 +1,190 @@
+//! The supervisor, conference and participant actors with a fixed directory and a fake SIP
+//! driver (a channel): routing, admission, status, PIN entry and supervision.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use serde_json::{Value, json};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::capacity;
+use crate::conference::CrashParticipant;
+use crate::directory::ServiceDirectory;
+use crate::media::NoMediaFactory;
+use crate::node::{GetConference, GetReport, NodeConfig, NodeSupervisor};
+use crate::sip::dtmf::{Dtmf, InfoPayload};
+use crate::sip::{DialogId, Event, Message, TerminationReason, TransactionId, parse_message};
+use crate::transport::{SipCommand, SipEvent, SipHandle};
+
+const OFFER: &str = "v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 7000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+
+struct Harness {
+    node: Addr<NodeSupervisor>,
+    rx: UnboundedReceiver<SipCommand>,
+}
+
+fn start(services: Vec<(&str, Value)>, tokens: Option<i64>) -> Harness {
+    let dir = ServiceDirectory::fixed(services.into_iter().map(|(a, s)| (a.to_string(), s)));
+    let (sip, rx) = SipHandle::channel();
+    let base = 46000 + (std::process::id() % 500) as u16 * 8;
+    let media = NoMediaFactory::new([127, 0, 0, 1].into(), base, base + 3999);
+    let config = NodeConfig { name: "n1".into(), manager_url: String::new(), node_secret: "s".into(), control_url: String::new() };
+    let mut sup = NodeSupervisor::new(config).with_directory(dir).with_media(Arc::new(media)).with_sip_handle(sip);
+    if let Some(t) = tokens {
+        sup = sup.with_capacity(capacity::Capacity { max_media_tokens: t, ..capacity::estimate(2) });
+    }
+    Harness { node: sup.start(), rx }
+}
+
+fn invite(uri: &str, from: &str) -> Box<crate::sip::Request> {
+    let text = format!(
+        "INVITE {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK1\r\nFrom: \"{from}\" <sip:{from}@127.0.0.1>;tag=a\r\nTo: <{uri}>\r\nCall-ID: c{from}\r\nCSeq: 1 INVITE\r\nContact: <sip:{from}@127.0.0.1:5070>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{OFFER}",
+        OFFER.len()
+    );
+    match parse_message(text.as_bytes()) {
+        Ok(Message::Request(r)) => Box::new(r),
+        other => panic!("{other:?}"),
+    }
+}
+
+impl Harness {
+    fn call(&self, n: u64, uri: &str, from: &str) -> DialogId {
+        let request = invite(uri, from);
+        let offer = request.body();
+        let dialog = DialogId(n);
+        self.node.do_send(SipEvent(Event::NewInvite { tx: TransactionId(n), dialog, from: "127.0.0.1:5070".parse().unwrap(), offer, request }));
+        dialog
+    }
+
+    fn event(&self, e: Event) {
+        self.node.do_send(SipEvent(e));
+    }
+
+    async fn next(&mut self) -> SipCommand {
+        tokio::time::timeout(Duration::from_secs(3), self.rx.recv()).await.expect("a SIP command").expect("channel open")
+    }
+
+    async fn response(&mut self) -> (u16, Option<String>, Option<String>) {
+        match self.next().await {
+            SipCommand::Respond { status, reason, body, .. } => (status, reason, body.and_then(|b| b.text().map(str::to_string))),
+            other => panic!("expected a response, got {other:?}"),
+        }
+    }
+
+    async fn report_until(&self, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..100 {
+            let r = self.node.send(GetReport).await.unwrap();
+            if check(&r) {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+}
+
+fn vmr(extra: Value) -> Value {
+    let mut v = json!({"name": "Room", "service_type": "conference", "tag": "t"});
+    v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    v
+}
+
+#[actix_rt::test]
+async fn unknown_alias_unsupported_service_and_capacity() {
+    let mut h = start(vec![("room", vmr(json!({}))), ("lobby", vmr(json!({"name": "Lobby", "service_type": "two_stage_dialing"})))], None);
+    h.call(1, "sip:nobody@127.0.0.1", "a");
+    assert_eq!(h.response().await.0, 404);
+    h.call(2, "sip:lobby@127.0.0.1", "a");
+    let (status, reason, _) = h.response().await;
+    assert_eq!((status, reason.as_deref()), (480, Some("Virtual Reception Not Supported Yet")));
+
+    let mut full = start(vec![("room", vmr(json!({})))], Some(0));
+    full.call(3, "sip:room@127.0.0.1", "a");
+    assert_eq!(full.response().await.0, 503);
+}
+
+#[actix_rt::test]
+async fn call_is_answered_reported_and_ends_with_history() {
+    let mut h = start(vec![("room@example.com", vmr(json!({})))], None);
+    let d = h.call(1, "sip:room@example.com", "alice");
+    let (status, _, sdp) = h.response().await;
+    assert_eq!(status, 200);
+    let sdp = sdp.unwrap();
+    assert!(sdp.contains("m=audio 4") && sdp.contains("PCMU/8000"), "{sdp}");
+    h.event(Event::Ack { dialog: d, sdp: None });
+    let r = h.report_until("the participant", |r| r["participants"].as_array().unwrap().len() == 1).await;
+    assert_eq!(r["conferences"][0]["name"], "Room");
+    assert_eq!(r["participants"][0]["display_name"], "alice");
+    assert_eq!(r["participants"][0]["role"], "chair");
+    assert_eq!(r["participants"][0]["media_streams"][0]["codec"], "PCMU/8000");
+    assert_eq!(r["media_tokens_used"], 1);
+    // Hold by re-INVITE: answered, reported.
+    let hold = OFFER.replace("a=rtpmap:0 PCMU/8000\r\n", "a=rtpmap:0 PCMU/8000\r\na=sendonly\r\n");
+    h.event(Event::ReInvite { tx: TransactionId(9), dialog: d, offer: Some(crate::sip::Body::sdp(hold)) });
+    let (status, _, sdp) = h.response().await;
+    assert_eq!(status, 200);
+    assert!(sdp.unwrap().contains("a=recvonly"));
+    h.report_until("hold", |r| r["participants"][0]["is_on_hold"] == true).await;
+
+    h.event(Event::Bye { dialog: d });
+    h.event(Event::DialogTerminated { dialog: d, reason: TerminationReason::RemoteBye });
+    h.report_until("the conference to end", |r| r["conferences"].as_array().unwrap().is_empty()).await;
+    assert!(h.node.send(GetConference("Room".into())).await.unwrap().is_none());
+}
+
+#[actix_rt::test]
+async fn participant_limit_and_a_crashing_participant() {
+    let mut h = start(vec![("room", vmr(json!({"participant_limit": 2})))], None);
+    let a = h.call(1, "sip:room@127.0.0.1", "alice");
+    assert_eq!(h.response().await.0, 200);
+    let b = h.call(2, "sip:room@127.0.0.1", "bob");
+    assert_eq!(h.response().await.0, 200);
+    h.call(3, "sip:room@127.0.0.1", "carol");
+    assert_eq!(h.response().await, (486, Some("Conference Full".into()), None));
+    h.event(Event::Ack { dialog: a, sdp: None });
+    h.event(Event::Ack { dialog: b, sdp: None });
+    let r = h.report_until("two participants", |r| r["participants"].as_array().unwrap().len() == 2).await;
+    let alice = r["participants"].as_array().unwrap().iter().find(|p| p["display_name"] == "alice").unwrap()["id"].as_str().unwrap().to_string();
+
+    let conf = h.node.send(GetConference("Room".into())).await.unwrap().unwrap();
+    conf.do_send(CrashParticipant(alice.parse().unwrap()));
+    // The conference hangs up the orphaned call and carries on with bob.
+    match h.next().await {
+        SipCommand::Bye { dialog } => assert_eq!(dialog, a),
+        other => panic!("expected BYE, got {other:?}"),
+    }
+    let r = h.report_until("alice to be removed", |r| r["participants"].as_array().unwrap().len() == 1).await;
+    assert_eq!(r["participants"][0]["display_name"], "bob");
+    assert!(conf.connected());
+    // Room again for a new caller.
+    h.call(4, "sip:room@127.0.0.1", "dave");
+    assert_eq!(h.response().await.0, 200);
+}
+
+#[actix_rt::test]
+async fn pin_entry_by_dtmf() {
+    let mut h = start(vec![("room", vmr(json!({"pin": "1234", "guest_pin": "5678", "allow_guests": true})))], None);
+    let press = |h: &Harness, d: DialogId, keys: &str| {
+        for k in keys.chars() {
+            h.event(Event::Info { dialog: d, payload: InfoPayload::Dtmf(Dtmf { digit: k, duration_ms: None }), body: None });
+        }
+    };
+    let a = h.call(1, "sip:room@127.0.0.1", "guest");
+    assert_eq!(h.response().await.0, 200, "answered for PIN entry");
+    h.event(Event::Ack { dialog: a, sdp: None });
+    let r = h.node.send(GetReport).await.unwrap();
+    assert!(r["participants"].as_array().unwrap().is_empty(), "not in the conference before the PIN");
+    press(&h, a, "5678#");
+    let r = h.report_until("the guest", |r| r["participants"].as_array().unwrap().len() == 1).await;
+    assert_eq!(r["participants"][0]["role"], "guest");
+
+    let b = h.call(2, "sip:room@127.0.0.1", "mallory");
+    assert_eq!(h.response().await.0, 200);
+    h.event(Event::Ack { dialog: b, sdp: None });
+    press(&h, b, "1#2#3#");
+    match h.next().await {
+        SipCommand::Bye { dialog } => assert_eq!(dialog, b),
+        other => panic!("expected BYE after three wrong PINs, got {other:?}"),
+    }
+}
