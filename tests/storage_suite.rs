@@ -66,6 +66,7 @@ pub const SECTIONS: &[(&str, Section)] = &[
     ("history_records", history_records),
     ("users_and_sessions", users_and_sessions),
     ("service_by_alias_is_case_insensitive", service_by_alias_is_case_insensitive),
+    ("ldap_sync_status_is_kept", ldap_sync_status_is_kept),
 ];
 
 /// Runs every section on `db`, one after the other.
@@ -98,6 +99,7 @@ macro_rules! storage_suite_tests {
             history_records,
             users_and_sessions,
             service_by_alias_is_case_insensitive,
+            ldap_sync_status_is_kept,
         );
     };
     (@tests $fresh:expr; $($name:ident),* $(,)?) => {
@@ -1212,6 +1214,26 @@ pub fn service_by_alias_is_case_insensitive(db: &Db) {
     assert_eq!(ok("lookup", config::service_by_alias(db, "4243")).map(|v| id(&v)), Some(c_id));
     delete(db, &CONFERENCE, c_id);
     assert!(ok("lookup", config::service_by_alias(db, "4243")).is_none());
+}
+
+/// The last LDAP sync result per template: saved, replaced by the next one, read back per id.
+pub fn ldap_sync_status_is_kept(db: &Db) {
+    use convene_schema::store::sync;
+    // Ids far above anything other sections create, so this section can share a database.
+    let (a, b) = (9_000_001_i64, 9_000_002_i64);
+    assert!(ok("load", sync::load_statuses(db, &[a, b])).is_empty());
+    let first = json!({"sync_status": "FAILED", "sync_last_error_description": "Bind failed: invalid credentials", "clashes": []});
+    ok("save", sync::save_status(db, a, &first));
+    let second = json!({"sync_status": "SYNCED", "vmrs_created": 12, "clashes": [{"kind": "Alias clash", "entry": "uid=x", "detail": "ä \"q\""}]});
+    ok("save", sync::save_status(db, a, &second));
+    ok("save", sync::save_status(db, b, &first));
+    let got = ok("load", sync::load_statuses(db, &[a, b]));
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[&a], second, "the newer result replaces the older");
+    assert_eq!(got[&b], first);
+    let only_a = ok("load", sync::load_statuses(db, &[a]));
+    assert_eq!(only_a.keys().copied().collect::<Vec<_>>(), [a]);
+    assert!(ok("load all", sync::load_statuses(db, &[])).len() >= 2);
 }
 
 /// Data survives closing and reopening the store; reopening runs no migration twice and keeps a

@@ -217,3 +217,35 @@ fn apply_in(conn: &mut Conn<'_>, tag_prefix: &str, deletes: &[i64], writes: &[Sy
 pub fn is_conflict(e: &StoreError) -> bool {
     matches!(e, StoreError::Db(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)))
 }
+
+/// Saves the last finished sync of template `template_id` (a JSON document), replacing the one
+/// before.
+pub fn save_status(db: &Db, template_id: i64, status: &Value) -> Result<()> {
+    use super::tables::ldap_sync_status::dsl as ss;
+    let data = status.to_string();
+    let now = now_iso();
+    db.transaction(|conn| {
+        on_conn!(conn, c => diesel::delete(ss::ldap_sync_status.filter(ss::template_id.eq(template_id))).execute(*c))?;
+        on_conn!(conn, c => diesel::insert_into(ss::ldap_sync_status)
+            .values((ss::template_id.eq(template_id), ss::data.eq(&data), ss::updated.eq(&now)))
+            .execute(*c))?;
+        Ok(())
+    })
+}
+
+/// The last finished sync saved for each of `template_ids` (all templates when empty).
+pub fn load_statuses(db: &Db, template_ids: &[i64]) -> Result<HashMap<i64, Value>> {
+    use super::tables::ldap_sync_status::dsl as ss;
+    let rows: Vec<(i64, String)> = db.read(|conn| {
+        Ok(if template_ids.is_empty() {
+            on_conn!(conn, c => ss::ldap_sync_status.select((ss::template_id, ss::data)).load(*c))?
+        } else {
+            on_conn!(conn, c => ss::ldap_sync_status
+                .filter(ss::template_id.eq_any(template_ids))
+                .select((ss::template_id, ss::data))
+                .load(*c))?
+        })
+    })?;
+    rows.into_iter().map(|(id, d)| Ok((id, serde_json::from_str(&d)?))).collect()
+}
+

@@ -40,3 +40,11 @@ diesel::table! {
         expires -> Text,
     }
 }
+
+diesel::table! {
+    ldap_sync_status (template_id) {
+        template_id -> BigInt,
+        data -> Text,
+        updated -> Text,
+    }
+}

@@ -1,0 +1,1 @@
+DROP TABLE ldap_sync_status;
