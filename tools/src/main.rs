@@ -1,6 +1,7 @@
 //! `convene`: runs the all-in-one node, a management node or a conferencing node, and administers
 //! an installation.
 
+mod bench_media;
 mod ldap_cmd;
 mod settings;
 mod setup;
@@ -12,6 +13,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use convene_admin::AppState;
 use convene_engine::media::NoMediaFactory;
+use convene_engine::media::gst::GstMediaFactory;
 use convene_engine::{NodeConfig, NodeSupervisor, ServiceDirectory};
 use convene_schema::Db;
 use settings::{FileSettings, Overrides, Settings};
@@ -44,6 +46,9 @@ enum Command {
     /// LDAP sync: provision VMRs from a directory.
     #[command(subcommand)]
     Ldap(ldap_cmd::LdapCommand),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(bench_media::BenchCommand),
 }
 
 #[derive(Subcommand)]
@@ -84,6 +89,7 @@ fn main() -> ExitCode {
             set_password(&Settings::resolve(file, overrides), &user, password_stdin)
         }
         Command::Ldap(c) => ldap_cmd::run(c, file),
+        Command::Bench(c) => bench_media::run(c),
         Command::Db(DbCommand::Migrate(o)) => {
             let s = Settings::resolve(file, o);
             open_db(&s).map(|_| println!("Database at {} is up to date.", s.database_display()))
@@ -149,10 +155,17 @@ fn run(s: Settings, manager: bool, node: bool) -> Result<(), String> {
             println!("{login}");
         }
         if node {
-            match convene_pipelines::check_media() {
-                Ok(v) => tracing::info!("media: {v}"),
-                Err(e) => tracing::warn!("media is not ready: {e}"),
-            }
+            // Without a working GStreamer the node still answers calls (signalling only) and says so.
+            let media: std::sync::Arc<dyn convene_engine::media::MediaFactory> = match convene_pipelines::check_media() {
+                Ok(v) => {
+                    tracing::info!("media: {v}");
+                    std::sync::Arc::new(GstMediaFactory::new(s.media_address, 40000, 49999))
+                }
+                Err(e) => {
+                    tracing::error!("media is not ready, calls will have no media: {e}");
+                    std::sync::Arc::new(NoMediaFactory::new(s.media_address, 40000, 49999))
+                }
+            };
             let manager_url = match bound {
                 Some(addr) => format!("http://{}", loopback_if_unspecified(addr)),
                 None => s.manager_url.clone(),
@@ -166,7 +179,6 @@ fn run(s: Settings, manager: bool, node: bool) -> Result<(), String> {
             let advertise = loopback_if_unspecified(sip.local);
             let control = TcpListener::bind(s.control).map_err(|e| format!("cannot listen on {}: {e}", s.control))?;
             let control_addr = loopback_if_unspecified(control.local_addr().map_err(|e| e.to_string())?);
-            let media = NoMediaFactory::new(s.media_address, 40000, 49999);
             let supervisor = NodeSupervisor::new(NodeConfig {
                 name: s.node_name.clone(),
                 manager_url,
@@ -174,7 +186,7 @@ fn run(s: Settings, manager: bool, node: bool) -> Result<(), String> {
                 control_url: format!("http://{control_addr}"),
             })
             .with_directory(directory)
-            .with_media(std::sync::Arc::new(media))
+            .with_media(media)
             .start_with_sip(sip, advertise);
             let control_server = convene_engine::control::serve(control, supervisor, secret.clone()).map_err(|e| e.to_string())?;
             actix_rt::spawn(control_server);
