@@ -17,7 +17,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/command/v1/conference/{action}/", web::post().to(conference));
 }
 
-const CONFERENCE_ACTIONS: &[&str] = &["disconnect", "lock", "unlock", "mute_guests", "unmute_guests", "transform_layout", "sync"];
+const CONFERENCE_ACTIONS: &[&str] =
+    &["disconnect", "lock", "unlock", "mute_guests", "unmute_guests", "transform_layout", "sync", "sync_preview"];
 const PARTICIPANT_ACTIONS: &[&str] = &["dial", "disconnect", "mute", "unmute", "unlock", "transfer", "role"];
 
 fn required<'a>(body: &'a Value, field: &str, errors: &mut FieldErrors) -> &'a str {
@@ -67,6 +68,10 @@ async fn conference(state: web::Data<AppState>, action: web::Path<String>, body:
         return Err(ApiError::NotFound(format!("There is no conference command \"{action}\".")));
     }
     let body = parse_body(&body)?;
+    if action == "sync_preview" {
+        // Convene extension: the template rendered for the first entries, nothing written.
+        return crate::ldap::preview::command(&state, &body).await;
+    }
     let mut errors = FieldErrors::default();
     if action == "sync" {
         let id = id_text(&body, "conference_sync_template_id", &mut errors);

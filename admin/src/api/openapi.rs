@@ -145,6 +145,12 @@ pub fn document() -> Value {
     paths.insert("/api/admin/command/v1/conference/sync/".into(), json!({"post": {"tags": ["command"],
         "requestBody": {"content": {"application/json": {"schema": {"type": "object", "required": ["conference_sync_template_id"], "properties": {"conference_sync_template_id": {"type": "integer"}}}}}},
         "responses": merge(json!({"200": {"description": "Sync started"}}), &errors)}}));
+    paths.insert("/api/admin/command/v1/conference/sync_preview/".into(), json!({"post": {"tags": ["command"],
+        "summary": "Convene extension: render a sync template for the first entries of the directory; writes nothing",
+        "requestBody": {"content": {"application/json": {"schema": {"type": "object", "required": ["conference_sync_template_id"], "properties": {
+            "conference_sync_template_id": {"type": "integer"}, "count": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}}}}}},
+        "responses": merge(json!({"200": {"description": "{\"status\": \"success\", \"data\": {\"conference_sync_template_id\", \"template_name\", \"entries\": [{\"dn\", \"conference_name\", \"conference_description\", \"aliases\", \"pin\", \"guest_pin\", \"host_view\", \"tag\", \"error\"}]}}"},
+            "404": {"description": "No such template"}, "503": {"description": "The directory could not be searched (the message says why)"}}), &errors)}}));
     schemas.insert("meta".into(), json!({"type": "object", "properties": {
         "limit": {"type": "integer"}, "offset": {"type": "integer"}, "total_count": {"type": "integer"},
         "next": {"type": "string", "nullable": true}, "previous": {"type": "string", "nullable": true}}}));

@@ -157,11 +157,15 @@ async fn get_status(state: web::Data<AppState>, path: web::Path<(String, String)
 /// One object per sync template: its last (or running) sync, with Pexip's fields and the clashes.
 async fn conference_syncs(state: &AppState) -> Result<Vec<Value>, ApiError> {
     let templates = configured(state, &CONFERENCE_SYNC_TEMPLATE).await?;
+    // Running syncs from memory, finished ones also from the database (they survive restarts).
+    let ids: Vec<i64> = templates.iter().filter_map(|t| t["id"].as_i64()).collect();
+    let (db, registry) = (state.db.clone(), state.ldap.clone());
+    let mut latest = blocking(move || Ok(registry.latest(&db, &ids))).await?;
     Ok(templates
         .iter()
         .map(|t| {
             let id = t["id"].as_i64().unwrap_or_default();
-            let st = state.ldap.get(id).unwrap_or_else(|| crate::ldap::SyncStatus {
+            let st = latest.remove(&id).unwrap_or_else(|| crate::ldap::SyncStatus {
                 template_id: id,
                 sync_status: "NOT_SYNCED".into(),
                 ..Default::default()

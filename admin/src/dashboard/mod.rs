@@ -11,6 +11,7 @@
 
 mod crud;
 mod forms;
+mod ldap_page;
 mod live_view;
 mod pages;
 mod session;
@@ -64,6 +65,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/status", web::get().to(live_view::page))
             .route("/status/events", web::get().to(live_view::events))
             .route("/status/{kind}/{action}", web::post().to(live_view::action))
+            .configure(ldap_page::routes)
             .route("/global/", web::get().to(crud::global_form))
             .route("/global/", web::post().to(crud::global_save))
             .route("/{page}/", web::get().to(crud::list))
@@ -138,6 +140,8 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("delete.html", include_str!("templates/delete.html")),
         ("status.html", include_str!("templates/status.html")),
         ("status_live.html", include_str!("templates/status_live.html")),
+        ("ldap_sync.html", include_str!("templates/ldap_sync.html")),
+        ("ldap_sync_live.html", include_str!("templates/ldap_sync_live.html")),
         ("error.html", include_str!("templates/error.html")),
     ] {
         env.add_template(name, source).unwrap_or_else(|e| panic!("dashboard template {name}: {e:#}"));

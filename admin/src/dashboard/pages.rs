@@ -249,7 +249,7 @@ pub const NAV: &[(&str, &[(&str, &str)])] = &[
     ),
     ("Call routing", &[("routing-rules", "Call routing rules"), ("policy-profiles", "Policy profiles")]),
     ("Platform", &[("locations", "System locations"), ("nodes", "Conferencing Nodes"), ("global", "Global settings")]),
-    ("Directory", &[("ldap-sources", "LDAP sync sources"), ("ldap-templates", "LDAP sync templates")]),
+    ("Directory", &[("ldap-sources", "LDAP sync sources"), ("ldap-templates", "LDAP sync templates"), ("ldap-sync", "LDAP sync")]),
 ];
 
 #[cfg(test)]

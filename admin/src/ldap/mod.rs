@@ -4,7 +4,9 @@
 //! - [`template`]: the patterns, rendered with minijinja and Pexip's `pex_*` filters.
 //! - [`plan`]: pure planning: creates, updates, deletes, unchanged and clashes.
 //! - [`apply`]: writing the plan in batches, one transaction each.
-//! - [`status`]: progress for the status API, the dashboard and the command line.
+//! - [`status`]: progress for the status API, the dashboard and the command line; the last
+//!   result of each template is saved in the database.
+//! - [`preview`]: patterns rendered for the first N entries, nothing written (API and dashboard).
 //! - [`scheduler`]: the daily automatic sync.
 //!
 //! A sync runs on its own thread (with a small Tokio runtime for the LDAP client); [`spawn_sync`]
@@ -13,6 +15,7 @@
 pub mod apply;
 pub mod client;
 pub mod plan;
+pub mod preview;
 pub mod scheduler;
 pub mod status;
 pub mod template;
@@ -76,10 +79,20 @@ pub fn load(db: &Db, template_id: i64) -> Result<Loaded, String> {
 
 /// Renders the patterns for the first `n` directory entries; writes nothing.
 pub async fn preview(db: &Db, template_id: i64, n: usize) -> Result<Vec<Result<Rendered, (String, String)>>, String> {
+    Ok(preview_template(db, template_id, n).await?.1)
+}
+
+/// [`preview`], with the template it rendered (see [`preview::run`] for the API and dashboard).
+pub async fn preview_template(
+    db: &Db,
+    template_id: i64,
+    n: usize,
+) -> Result<(Map<String, Value>, Vec<Result<Rendered, (String, String)>>), String> {
     let l = load(db, template_id)?;
     let patterns = plan::compile(&l.template)?;
     let entries = client::search(&l.source, &l.base, &l.filter, Some(n.max(1)), |_| {}).await?;
-    Ok(entries.iter().map(|e| plan::render(&patterns, e).map_err(|err| (e.dn.clone(), err))).collect())
+    let rows = entries.iter().map(|e| plan::render(&patterns, e).map_err(|err| (e.dn.clone(), err))).collect();
+    Ok((l.template, rows))
 }
 
 /// Runs one sync of `template_id` to the end, reporting into `registry`. The caller has already
@@ -110,7 +123,11 @@ pub(crate) async fn run_sync_with(db: &Db, registry: &SyncRegistry, template_id:
             }
         }
     });
-    registry.get(template_id).unwrap_or_default()
+    let last = registry.get(template_id).unwrap_or_default();
+    if let Err(e) = status::persist(db, &last) {
+        tracing::warn!(template_id, "cannot save the LDAP sync result: {e}");
+    }
+    last
 }
 
 async fn sync_inner(db: &Db, registry: &SyncRegistry, id: i64, stop_after: Option<usize>) -> Result<(), String> {

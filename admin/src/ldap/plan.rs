@@ -22,7 +22,7 @@ use std::collections::{HashMap, HashSet};
 use convene_schema::resources::CONFERENCE;
 use convene_schema::store::sync::{Snapshot, StoredConference, SyncWrite};
 use convene_schema::validate::{self, AliasInput, Mode};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::template::{Entry, Patterns};
@@ -46,7 +46,7 @@ pub fn tag_prefix(template_id: i64) -> String {
 }
 
 /// A problem with one entry that did not stop the sync.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Clash {
     /// "Duplicate alias", "Alias clash", "Conference clash", "Sync template clash",
     /// "Duplicate conference name", "Template error", "Invalid VMR".
