@@ -14,8 +14,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::directory::Globals;
-use crate::media::MediaHandle;
-use crate::participant::{Crash, DialogEvent, Disconnect, IncomingCall, ParticipantActor, ParticipantStatus, Role};
+use crate::dtmf_controls::Control;
+use crate::media::{Layout, MediaHandle, MediaNotice, MediaOutcome, MemberMedia, Screen, TICK};
+use crate::participant::{Crash, DialogEvent, Disconnect, IncomingCall, KeyPress, ParticipantActor, ParticipantStatus, Role};
 use crate::routing::{ServiceInfo, conference_admission};
 use crate::sdp::{Capabilities, NegotiatedSession};
 use crate::sip::{DialogId, Event};
@@ -53,6 +54,14 @@ pub struct MediaNegotiated {
     pub session: NegotiatedSession,
 }
 
+/// A participant pressed an in-call DTMF control.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct DtmfControl {
+    pub id: Uuid,
+    pub control: Control,
+}
+
 /// A command failed: HTTP status and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandError {
@@ -73,6 +82,8 @@ pub enum ConferenceAction {
     MuteGuests,
     UnmuteGuests,
     Disconnect,
+    /// `transform_layout`: the layouts Hosts and Guests see.
+    TransformLayout { host: Option<Layout>, guest: Option<Layout> },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +91,8 @@ pub enum ParticipantAction {
     Disconnect,
     Mute,
     Unmute,
+    /// Admit from the waiting room (a locked conference).
+    Unlock,
 }
 
 #[derive(Message)]
@@ -131,6 +144,9 @@ struct Member {
     addr: Addr<ParticipantActor>,
     status: ParticipantStatus,
     admin_muted: bool,
+    self_muted: bool,
+    /// Joined while the conference was locked and not yet admitted.
+    held: bool,
 }
 
 pub struct ConferenceActor {
@@ -151,6 +167,8 @@ pub struct ConferenceActor {
     started: Instant,
     cdrs: Vec<Value>,
     guest_timer: Option<SpawnHandle>,
+    /// What each participant's media was last told.
+    media_state: HashMap<Uuid, MemberMedia>,
 }
 
 impl ConferenceActor {
@@ -184,11 +202,61 @@ impl ConferenceActor {
             started: Instant::now(),
             cdrs: Vec::new(),
             guest_timer: None,
+            media_state: HashMap::new(),
         }
     }
 
     fn is_muted(&self, m: &Member) -> bool {
-        m.admin_muted || (self.guests_muted && m.status.role == Some(Role::Guest))
+        m.admin_muted || m.self_muted || (self.guests_muted && m.status.role == Some(Role::Guest))
+    }
+
+    /// Whether a participant waits outside the conference, and on which screen.
+    fn screen_for(&self, m: &Member) -> Option<Screen> {
+        match m.status.role {
+            None => Some(Screen::PinEntry { retry: m.status.pin_attempts > 0 }),
+            Some(_) if m.held => Some(Screen::Locked),
+            Some(Role::Guest) if !self.chair_seen && self.service.service_type != "test_call" => Some(Screen::WaitingForHost),
+            Some(_) => None,
+        }
+    }
+
+    /// Tells the media what it must do for every participant whose situation changed.
+    fn sync_media(&mut self) {
+        let wanted: Vec<(Uuid, MemberMedia)> = self
+            .members
+            .iter()
+            .map(|(id, m)| {
+                let screen = self.screen_for(m);
+                let role = match (screen, m.status.role) {
+                    (None, Some(Role::Chair)) => Some(convene_pipelines::layout::Role::Host),
+                    (None, Some(Role::Guest)) => Some(convene_pipelines::layout::Role::Guest),
+                    _ => None,
+                };
+                let state = MemberMedia {
+                    display_name: m.status.display_name.clone(),
+                    role,
+                    muted: self.is_muted(m),
+                    on_hold: m.status.on_hold,
+                    screen,
+                };
+                (*id, state)
+            })
+            .collect();
+        for (id, state) in wanted {
+            if self.media_state.get(&id) != Some(&state) {
+                self.media.set_member(id, &state);
+                self.media_state.insert(id, state);
+            }
+        }
+    }
+
+    fn set_locked(&mut self, locked: bool) {
+        self.locked = locked;
+        if !locked {
+            for m in self.members.values_mut() {
+                m.held = false;
+            }
+        }
     }
 
     /// The Pexip status `conference` object.
@@ -226,6 +294,7 @@ impl ConferenceActor {
             "call_direction": "in",
             "service_type": self.service.service_type,
             "is_muted": self.is_muted(m),
+            "is_waiting": m.held || (m.status.role == Some(Role::Guest) && !self.chair_seen && self.service.service_type != "test_call"),
             "is_presenting": false,
             "is_streaming": false,
             "is_recording": false,
@@ -340,8 +409,10 @@ fn seconds_between(a: &str, b: &str) -> Option<i64> {
 impl Actor for ConferenceActor {
     type Context = Context<Self>;
 
-    fn started(&mut self, _: &mut Context<Self>) {
+    fn started(&mut self, ctx: &mut Context<Self>) {
         tracing::info!(conference = %self.service.name, id = %self.id, "conference started");
+        self.media.start_events(ctx.address().recipient());
+        ctx.run_interval(TICK, |act, _| act.media.tick());
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {
@@ -369,7 +440,9 @@ impl Handler<Join> for ConferenceActor {
     type Result = ();
 
     fn handle(&mut self, Join(call): Join, ctx: &mut Context<Self>) {
-        let admitted = conference_admission(self.members.len(), self.service.participant_limit, self.locked);
+        // A locked conference still takes the call: the caller waits until admitted (or enters
+        // the host PIN).
+        let admitted = conference_admission(self.members.len(), self.service.participant_limit, false);
         if let Err((status, reason)) = admitted {
             tracing::info!(conference = %self.service.name, status, reason, "call refused");
             self.sip.respond(call.tx, status, Some(reason), None);
@@ -395,7 +468,8 @@ impl Handler<Join> for ConferenceActor {
         let actor = ParticipantActor::new(id, call, self.service.clone(), self.caps.clone(), ports, self.sip.clone(), ctx.address());
         let addr = actor.start();
         self.by_dialog.insert(dialog, id);
-        self.members.insert(id, Member { addr, status, admin_muted: false });
+        let held = self.locked;
+        self.members.insert(id, Member { addr, status, admin_muted: false, self_muted: false, held });
     }
 }
 
@@ -415,10 +489,13 @@ impl Handler<ParticipantChanged> for ConferenceActor {
     fn handle(&mut self, ParticipantChanged(status): ParticipantChanged, ctx: &mut Context<Self>) {
         let id = status.id;
         let Some(m) = self.members.get_mut(&id) else { return };
+        // The host PIN bypasses the lock.
+        if m.held && m.status.role.is_none() && status.role == Some(Role::Chair) && !self.service.pin.is_empty() {
+            m.held = false;
+        }
         m.status = status;
-        let muted = self.is_muted(&self.members[&id]);
-        self.media.set_muted(id, muted);
         self.check_hosts(ctx);
+        self.sync_media();
         self.report();
     }
 }
@@ -427,12 +504,10 @@ impl Handler<MediaNegotiated> for ConferenceActor {
     type Result = ();
 
     fn handle(&mut self, msg: MediaNegotiated, _: &mut Context<Self>) {
+        // The media learns who this is before it starts (name tile, screen).
+        self.sync_media();
         if let Err(e) = self.media.connect(msg.id, &msg.session) {
             tracing::warn!(participant = %msg.id, error = %e, "media could not start");
-        }
-        if let Some(m) = self.members.get(&msg.id) {
-            let muted = self.is_muted(m);
-            self.media.set_muted(msg.id, muted);
         }
     }
 }
@@ -443,6 +518,7 @@ impl Handler<ParticipantGone> for ConferenceActor {
     fn handle(&mut self, msg: ParticipantGone, ctx: &mut Context<Self>) {
         let Some(m) = self.members.remove(&msg.id) else { return };
         self.by_dialog.remove(&m.status.dialog);
+        self.media_state.remove(&msg.id);
         self.media.remove(msg.id);
         if msg.crashed {
             tracing::error!(conference = %self.service.name, participant = %msg.id, "participant actor failed; removing it");
@@ -457,6 +533,7 @@ impl Handler<ParticipantGone> for ConferenceActor {
             return;
         }
         self.check_hosts(ctx);
+        self.sync_media();
         self.report();
     }
 }
@@ -466,14 +543,15 @@ impl Handler<ConferenceCommand> for ConferenceActor {
 
     fn handle(&mut self, ConferenceCommand(action): ConferenceCommand, _: &mut Context<Self>) -> Self::Result {
         match action {
-            ConferenceAction::Lock => self.locked = true,
-            ConferenceAction::Unlock => self.locked = false,
+            ConferenceAction::Lock => self.set_locked(true),
+            ConferenceAction::Unlock => self.set_locked(false),
             ConferenceAction::MuteGuests | ConferenceAction::UnmuteGuests => {
                 self.guests_muted = action == ConferenceAction::MuteGuests;
-                let mutes: Vec<(Uuid, bool)> = self.members.iter().map(|(id, m)| (*id, self.is_muted(m))).collect();
-                for (id, muted) in mutes {
-                    self.media.set_muted(id, muted);
-                }
+            }
+            ConferenceAction::TransformLayout { host, guest } => {
+                let host = host.unwrap_or(self.media.host_layout());
+                let guest = guest.unwrap_or(if self.service.service_type == "lecture" { self.media.guest_layout() } else { host });
+                self.media.set_layouts(host, guest);
             }
             ConferenceAction::Disconnect => {
                 for m in self.members.values() {
@@ -481,6 +559,7 @@ impl Handler<ConferenceCommand> for ConferenceActor {
                 }
             }
         }
+        self.sync_media();
         self.report();
         Ok(())
     }
@@ -497,12 +576,61 @@ impl Handler<ParticipantCommand> for ConferenceActor {
             ParticipantAction::Disconnect => m.addr.do_send(Disconnect { reason: "Disconnected by an administrator".into() }),
             ParticipantAction::Mute | ParticipantAction::Unmute => {
                 m.admin_muted = msg.action == ParticipantAction::Mute;
-                let muted = self.is_muted(&self.members[&msg.id]);
-                self.media.set_muted(msg.id, muted);
-                self.report();
+            }
+            ParticipantAction::Unlock => m.held = false,
+        }
+        self.sync_media();
+        self.report();
+        Ok(())
+    }
+}
+
+impl Handler<MediaNotice> for ConferenceActor {
+    type Result = ();
+
+    fn handle(&mut self, MediaNotice(event): MediaNotice, _: &mut Context<Self>) {
+        match self.media.on_event(event) {
+            Some(MediaOutcome::Dtmf { participant, digit }) => {
+                if let Some(m) = self.members.get(&participant) {
+                    m.addr.do_send(KeyPress(digit));
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+impl Handler<DtmfControl> for ConferenceActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: DtmfControl, _: &mut Context<Self>) {
+        let Some(m) = self.members.get_mut(&msg.id) else { return };
+        let host = m.status.role == Some(Role::Chair);
+        if msg.control.hosts_only() && !host {
+            tracing::debug!(participant = %msg.id, control = ?msg.control, "DTMF control refused: not a Host");
+            return;
+        }
+        tracing::info!(conference = %self.service.name, participant = %msg.id, control = ?msg.control, "DTMF control");
+        match msg.control {
+            Control::ToggleSelfMute => m.self_muted = !m.self_muted,
+            Control::ToggleGuestsMuted => self.guests_muted = !self.guests_muted,
+            Control::ToggleLock => {
+                let locked = !self.locked;
+                self.set_locked(locked);
+            }
+            Control::NextLayout => {
+                let next = self.media.host_layout().next_in_cycle();
+                let guest = if self.service.service_type == "lecture" { self.media.guest_layout() } else { next };
+                self.media.set_layouts(next, guest);
+            }
+            Control::EndConference => {
+                for m in self.members.values() {
+                    m.addr.do_send(Disconnect { reason: "Conference ended by a Host".into() });
+                }
             }
         }
-        Ok(())
+        self.sync_media();
+        self.report();
     }
 }
 

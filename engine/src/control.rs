@@ -80,7 +80,7 @@ async fn command(state: web::Data<ControlState>, req: HttpRequest, path: web::Pa
         },
         other => return error(404, format!("There are no {other} commands.")),
     };
-    match state.supervisor.send(ControlRequest { target, action }).await {
+    match state.supervisor.send(ControlRequest { target, action, body }).await {
         Ok(Ok(())) => HttpResponse::Ok().json(json!({"status": "success"})),
         Ok(Err(e)) => error(e.status, e.message),
         Err(_) => error(503, "The Conferencing Node is shutting down."),

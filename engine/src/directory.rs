@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::node::SECRET_HEADER;
+use crate::participant::IncomingCall;
+use crate::policy::{self, CallInfo, NodePolicy, ParticipantDecision, ServiceDecision};
 
 #[derive(Clone)]
 pub enum ServiceDirectory {
@@ -22,6 +24,32 @@ pub enum ServiceDirectory {
 pub struct StaticDirectory {
     pub services: HashMap<String, Value>,
     pub global: Map<String, Value>,
+    /// The node's location and policy profile.
+    pub policy: NodePolicy,
+}
+
+/// Where policy and the configuration send a call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Routed {
+    /// To this service (`conference` object), the caller perhaps renamed by participant policy.
+    Service { service: Value, globals: Globals, display_name: Option<String> },
+    NotFound,
+    Reject(u16, &'static str),
+    /// A SIP 302 to this URI.
+    Redirect(String),
+}
+
+/// How long a policy request may take: `CONVENE_POLICY_TIMEOUT_MS`, else [`policy::client::TIMEOUT`].
+pub fn policy_timeout() -> Duration {
+    static T: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *T.get_or_init(|| {
+        std::env::var("CONVENE_POLICY_TIMEOUT_MS")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|ms| (1..=60_000).contains(ms))
+            .map(Duration::from_millis)
+            .unwrap_or(policy::client::TIMEOUT)
+    })
 }
 
 impl ServiceDirectory {
@@ -33,7 +61,7 @@ impl ServiceDirectory {
     /// A fixed directory: `(alias, service)` pairs.
     pub fn fixed(services: impl IntoIterator<Item = (String, Value)>) -> ServiceDirectory {
         let services = services.into_iter().map(|(a, s)| (a.to_lowercase(), s)).collect();
-        ServiceDirectory::Static(Arc::new(Mutex::new(StaticDirectory { services, global: Map::new() })))
+        ServiceDirectory::Static(Arc::new(Mutex::new(StaticDirectory { services, ..Default::default() })))
     }
 
     /// The service (a `conference` configuration object) an alias reaches.
@@ -62,6 +90,57 @@ impl ServiceDirectory {
             }
             ServiceDirectory::Static(d) => Ok(d.lock().expect("directory").services.get(&alias.to_lowercase()).cloned()),
         }
+    }
+
+    /// A node's system location and policy profile.
+    pub async fn node_policy(&self, node: &str) -> Result<NodePolicy, String> {
+        match self {
+            ServiceDirectory::Db(db) => {
+                let (db, node) = (db.clone(), node.to_string());
+                tokio::task::spawn_blocking(move || policy::profile::load(&db, &node)).await.map_err(|e| e.to_string())?
+            }
+            ServiceDirectory::Manager { url, secret, http } => {
+                let r = http.get(format!("{url}/api/internal/v1/nodes/{node}/policy")).header(SECRET_HEADER, secret).send().await.map_err(|e| e.to_string())?;
+                if !r.status().is_success() {
+                    return Err(format!("the management node answered {}", r.status()));
+                }
+                r.json().await.map_err(|e| e.to_string())
+            }
+            ServiceDirectory::Static(d) => Ok(d.lock().expect("directory").policy.clone()),
+        }
+    }
+
+    /// Decides where an incoming call goes: external and local policy for the node's location,
+    /// the configuration for `candidates` (the request URI's aliases, in order), then
+    /// participant policy. Policy requests are async with a time limit; when the profile cannot be
+    /// read the call is routed on the local configuration alone.
+    pub async fn route(&self, node: &str, call: &IncomingCall, candidates: &[String]) -> Result<Routed, String> {
+        let policy = self.node_policy(node).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read the node's policy profile; local configuration only");
+            NodePolicy::default()
+        });
+        let info = CallInfo::from_invite(call, policy.node.clone());
+        let lookup = || async {
+            for alias in candidates {
+                if let Some(s) = self.lookup(alias).await? {
+                    return Ok(Some(s));
+                }
+            }
+            Ok(None)
+        };
+        let service = match policy::decide_service(&policy, &info, policy_timeout(), lookup).await? {
+            ServiceDecision::Service(s) => s,
+            ServiceDecision::NotFound => return Ok(Routed::NotFound),
+            ServiceDecision::Reject => return Ok(Routed::Reject(404, "Conference Not Found")),
+            ServiceDecision::Redirect(to) => return Ok(Routed::Redirect(to)),
+        };
+        let display_name = match policy::decide_participant(&policy, &info, &service, policy_timeout()).await {
+            ParticipantDecision::Admit(p) => p.remote_display_name,
+            ParticipantDecision::Reject => return Ok(Routed::Reject(403, "Rejected By Policy")),
+            ParticipantDecision::Redirect(to) => return Ok(Routed::Redirect(to)),
+        };
+        let globals = self.global().await.map(|g| Globals::from_json(&g)).unwrap_or_default();
+        Ok(Routed::Service { service, globals, display_name })
     }
 
     /// The `global` settings object.

@@ -20,7 +20,7 @@ use crate::conference::{
     CommandError, ConferenceAction, ConferenceActor, ConferenceCommand, ConferenceDialogEvent, ConferenceEnded, ConferenceParent,
     ConferenceUpdate, Join, ParticipantAction, ParticipantCommand,
 };
-use crate::directory::{Globals, ServiceDirectory};
+use crate::directory::{Globals, Routed, ServiceDirectory};
 use crate::host;
 use crate::media::{MediaFactory, NoMediaFactory};
 use crate::participant::IncomingCall;
@@ -271,18 +271,9 @@ impl NodeSupervisor {
             return self.reject(&call, 503, Some("No Service Directory"));
         };
         self.routes.insert(call.dialog, Route::Pending { tokens: call.tokens });
-        async move {
-            let mut found = None;
-            for alias in &candidates {
-                if let Some(s) = directory.lookup(alias).await? {
-                    found = Some(s);
-                    break;
-                }
-            }
-            let Some(service) = found else { return Ok(None) };
-            let globals = directory.global().await.map(|g| Globals::from_json(&g)).unwrap_or_default();
-            Ok::<_, String>(Some((service, globals)))
-        }
+        // Policy and the configuration decide (async, off this actor's thread; see directory::route).
+        let (node, routed) = (self.config.name.clone(), call.clone());
+        async move { directory.route(&node, &routed, &candidates).await }
         .into_actor(self)
         .map(move |result, act, ctx| {
             // Cancelled (or otherwise ended) while we looked.
@@ -295,8 +286,21 @@ impl NodeSupervisor {
                     tracing::warn!(error = %e, "service look-up failed");
                     act.reject(&call, 503, Some("Configuration Unavailable"));
                 }
-                Ok(None) => act.reject(&call, 404, Some("Conference Not Found")),
-                Ok(Some((service, globals))) => {
+                Ok(Routed::NotFound) => act.reject(&call, 404, Some("Conference Not Found")),
+                Ok(Routed::Reject(status, reason)) => act.reject(&call, status, Some(reason)),
+                Ok(Routed::Redirect(to)) => {
+                    tracing::info!(uri = %call.request.uri, to, "call redirected by policy");
+                    let mut headers = crate::sip::Headers::new();
+                    headers.set("Contact", format!("<{to}>"));
+                    if let Some(sip) = &act.sip {
+                        sip.respond_with_headers(call.tx, 302, Some("Moved Temporarily"), headers);
+                    }
+                }
+                Ok(Routed::Service { service, globals, display_name }) => {
+                    let mut call = call;
+                    if let Some(name) = display_name {
+                        crate::policy::rename_caller(&mut call, &name);
+                    }
                     let info = ServiceInfo::from_json(&service);
                     if let Err((status, reason)) = service_admission(&info.service_type) {
                         return act.reject(&call, status, Some(reason));

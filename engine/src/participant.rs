@@ -12,11 +12,12 @@ use std::time::Duration;
 use actix::prelude::*;
 use uuid::Uuid;
 
-use crate::conference::{ConferenceActor, MediaNegotiated, ParticipantChanged, ParticipantGone};
+use crate::conference::{ConferenceActor, DtmfControl, MediaNegotiated, ParticipantChanged, ParticipantGone};
+use crate::dtmf_controls::ControlKeys;
 use crate::media::MediaPorts;
 use crate::routing::{PinOutcome, ServiceInfo, check_pin, needs_pin};
 use crate::sdp::{self, Capabilities, LocalSession, NegotiatedSession, OfferState};
-use crate::sip::{Body, DialogId, Dtmf, Event, InfoPayload, Request, TerminationReason, TransactionId, Uri};
+use crate::sip::{Body, DialogId, Event, InfoPayload, Request, TerminationReason, TransactionId, Uri};
 use crate::transport::SipHandle;
 
 /// Wrong PIN entries before the caller is disconnected.
@@ -148,6 +149,7 @@ pub struct ParticipantActor {
     pending_offer: Option<OfferState>,
     status: ParticipantStatus,
     pin: String,
+    controls: ControlKeys,
     guard: Guard,
 }
 
@@ -162,6 +164,11 @@ pub struct DialogEvent(pub Event);
 pub struct Disconnect {
     pub reason: String,
 }
+
+/// A key pressed in the media (RFC 4733).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct KeyPress(pub char);
 
 /// Makes the actor panic (tests of supervision).
 #[derive(Message)]
@@ -189,6 +196,7 @@ impl ParticipantActor {
             pending_offer: None,
             status,
             pin: String::new(),
+            controls: ControlKeys::default(),
             guard: Guard { conference, id, reason: None },
         }
     }
@@ -236,14 +244,17 @@ impl ParticipantActor {
         }
     }
 
-    fn on_digit(&mut self, ctx: &mut Context<Self>, d: Dtmf) {
+    fn on_digit(&mut self, ctx: &mut Context<Self>, digit: char) {
+        tracing::debug!(participant = %self.status.id, %digit, "DTMF");
         if self.status.role.is_some() {
-            tracing::debug!(participant = %self.status.id, digit = %d.digit, "DTMF in conference");
+            if let Some(control) = self.controls.press(digit) {
+                self.guard.conference.do_send(DtmfControl { id: self.status.id, control });
+            }
             return;
         }
-        if d.digit != '#' {
+        if digit != '#' {
             if self.pin.len() < 32 {
-                self.pin.push(d.digit);
+                self.pin.push(digit);
             }
             return;
         }
@@ -324,7 +335,7 @@ impl Handler<DialogEvent> for ParticipantActor {
                 let _ = self.answer(tx, Some(&offer));
                 self.report();
             }
-            Event::Info { payload: InfoPayload::Dtmf(d), .. } => self.on_digit(ctx, d),
+            Event::Info { payload: InfoPayload::Dtmf(d), .. } => self.on_digit(ctx, d.digit),
             Event::Info { .. } | Event::Options { .. } | Event::SessionRefreshed { .. } | Event::RefreshDue { .. } => {}
             Event::Cancelled { .. } => self.finish(ctx, "Call cancelled"),
             Event::Bye { .. } => self.finish(ctx, "Call disconnected"),
@@ -354,6 +365,14 @@ impl Handler<Disconnect> for ParticipantActor {
             self.sip.respond(self.call.tx, 480, Some("Disconnected"), None);
         }
         self.finish(ctx, msg.reason);
+    }
+}
+
+impl Handler<KeyPress> for ParticipantActor {
+    type Result = ();
+
+    fn handle(&mut self, KeyPress(digit): KeyPress, ctx: &mut Context<Self>) {
+        self.on_digit(ctx, digit);
     }
 }
 

@@ -2,15 +2,71 @@
 //!
 //! A [`ConferenceActor`](crate::conference::ConferenceActor) owns one [`MediaHandle`] and calls it
 //! to add and remove participants: [`MediaHandle::allocate`] before the SDP answer (the answer
-//! must carry real, bound ports), [`MediaHandle::connect`] once the SDP is negotiated,
-//! [`MediaHandle::remove`] when the call ends.
+//! must carry real, bound ports), [`MediaHandle::connect`] once the SDP is negotiated (again on
+//! every re-INVITE), [`MediaHandle::set_member`] whenever what the media must do for a
+//! participant changes (admitted, role, muted, waiting), [`MediaHandle::remove`] when the call
+//! ends. Media events come back to the actor as [`MediaNotice`] messages; the actor hands them to
+//! [`MediaHandle::on_event`] and calls [`MediaHandle::tick`] periodically (speaker detection).
 //!
-//! Today the only implementation is [`NoMedia`]: it binds the RTP/RTCP ports so that the SDP we
-//! send is truthful (the peer's packets reach a socket that exists, no ICMP port-unreachable), and
-//! does nothing else. Wiring `convene_pipelines::conference::ConferenceMedia` behind this trait is
-//! the next step: its `add_participant` binds its own ports and needs the negotiated codecs, so it
-//! will take the [`MediaPorts`] sockets from here (or allocate in `allocate` and start receiving in
-//! `connect`).
+//! Two implementations: [`gst::GstMedia`], the real one over
+//! `convene_pipelines::conference::ConferenceMedia`, and [`NoMedia`], which only binds ports so the
+//! SDP is truthful (actor tests, and nodes whose GStreamer is not installed).
+
+pub mod gst;
+pub mod translate;
+
+use actix::prelude::*;
+pub use convene_pipelines::conference::MediaEvent;
+pub use convene_pipelines::layout::Layout;
+
+/// A media event for a conference actor (sent from GStreamer threads).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct MediaNotice(pub MediaEvent);
+
+/// What a conference must act on after a media event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaOutcome {
+    /// An RFC 4733 key press from a participant.
+    Dtmf { participant: Uuid, digit: char },
+}
+
+/// What the media must do for one participant, decided by the conference.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MemberMedia {
+    pub display_name: String,
+    /// In the conference as Host or Guest: seen and heard. `None`: at the PIN prompt or waiting,
+    /// shown `screen` instead and hearing nobody.
+    pub role: Option<convene_pipelines::layout::Role>,
+    pub muted: bool,
+    /// The remote holds the call: nothing is sent to it.
+    pub on_hold: bool,
+    /// What a participant who is not (yet) in the conference sees.
+    pub screen: Option<Screen>,
+}
+
+/// A picture with text (and an audio cue) shown instead of the conference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    /// "Enter the PIN followed by #"; `retry` after a wrong one.
+    PinEntry { retry: bool },
+    /// A Guest before any Host has joined.
+    WaitingForHost,
+    /// The conference is locked; waiting to be let in.
+    Locked,
+}
+
+impl Screen {
+    /// The text shown (and what the audio cue stands for).
+    pub fn text(self) -> &'static str {
+        match self {
+            Screen::PinEntry { retry: false } => "Welcome. Please enter the PIN, followed by #",
+            Screen::PinEntry { retry: true } => "That PIN was not valid. Please try again, followed by #",
+            Screen::WaitingForHost => "Waiting for the host to join...",
+            Screen::Locked => "This conference is locked. Waiting to be admitted...",
+        }
+    }
+}
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -18,6 +74,7 @@ use std::sync::{Arc, Mutex};
 
 use uuid::Uuid;
 
+use crate::routing::ServiceInfo;
 use crate::sdp::NegotiatedSession;
 
 /// Local RTP ports of one participant (RTCP on port + 1 unless rtcp-mux).
@@ -30,6 +87,8 @@ pub struct MediaPorts {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MediaError {
+    #[error("media pipeline: {0}")]
+    Pipeline(String),
     #[error("no free media ports in {start}-{end}")]
     NoPorts { start: u16, end: u16 },
     #[error("unknown participant")]
@@ -42,11 +101,32 @@ pub trait MediaHandle: Send {
     fn allocate(&mut self, participant: Uuid) -> Result<MediaPorts, MediaError>;
     /// The SDP is negotiated (first answer or a re-INVITE): start or update the streams.
     fn connect(&mut self, participant: Uuid, session: &NegotiatedSession) -> Result<(), MediaError>;
-    /// The participant contributes nothing to the mix while muted.
-    fn set_muted(&mut self, participant: Uuid, muted: bool);
+    /// What the media must do for the participant now (admitted, role, muted, waiting).
+    fn set_member(&mut self, participant: Uuid, member: &MemberMedia);
     /// Stops the participant's media and releases its ports.
     fn remove(&mut self, participant: Uuid);
+    /// Where events go: called once, when the conference actor starts.
+    fn start_events(&mut self, _events: Recipient<MediaNotice>) {}
+    /// Handles a media event; some need the conference to act.
+    fn on_event(&mut self, _event: MediaEvent) -> Option<MediaOutcome> {
+        None
+    }
+    /// Called every [`TICK`]: speaker detection and the plans that follow from it.
+    fn tick(&mut self) {}
+    /// Changes the layouts Hosts and Guests see (`transform_layout`, *8).
+    fn set_layouts(&mut self, _host: Layout, _guest: Layout) {}
+    /// The layout Hosts see.
+    fn host_layout(&self) -> Layout {
+        Layout::default()
+    }
+    /// The layout Guests see.
+    fn guest_layout(&self) -> Layout {
+        Layout::default()
+    }
 }
+
+/// How often [`MediaHandle::tick`] runs.
+pub const TICK: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Node-wide pool of media ports (global `media_ports_start`..`media_ports_end`). Ports are
 /// handed out in blocks of four (audio RTP, RTCP, video RTP, RTCP) starting at even numbers.
@@ -128,7 +208,7 @@ fn bind_block(address: IpAddr, base: u16) -> Option<Vec<UdpSocket>> {
 
 /// Makes one [`MediaHandle`] per conference.
 pub trait MediaFactory: Send + Sync {
-    fn conference(&self, conference: Uuid) -> Box<dyn MediaHandle>;
+    fn conference(&self, conference: Uuid, service: &ServiceInfo) -> Box<dyn MediaHandle>;
     /// Applies the global media port range.
     fn set_port_range(&self, start: u16, end: u16);
 }
@@ -161,7 +241,7 @@ impl MediaHandle for NoMedia {
         Ok(())
     }
 
-    fn set_muted(&mut self, _participant: Uuid, _muted: bool) {}
+    fn set_member(&mut self, _participant: Uuid, _member: &MemberMedia) {}
 
     fn remove(&mut self, participant: Uuid) {
         self.bound.remove(&participant);
@@ -180,7 +260,7 @@ impl NoMediaFactory {
 }
 
 impl MediaFactory for NoMediaFactory {
-    fn conference(&self, _conference: Uuid) -> Box<dyn MediaHandle> {
+    fn conference(&self, _conference: Uuid, _service: &ServiceInfo) -> Box<dyn MediaHandle> {
         Box::new(NoMedia::new(self.pool.clone()))
     }
 

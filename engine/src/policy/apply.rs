@@ -132,7 +132,7 @@ mod tests {
         assert_eq!(info.guest_pin, "5678#");
         assert!(info.allow_guests);
         assert_eq!(info.participant_limit, Some(5));
-        assert_eq!(info.host_view, "four_mains_zero_pips");
+        assert_eq!(c["host_view"], "four_mains_zero_pips");
         assert_eq!(c["max_callrate_in"], 2048);
         assert_eq!(c["locked"], false);
     }

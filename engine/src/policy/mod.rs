@@ -191,6 +191,16 @@ pub fn admit(config: &Map<String, Value>) -> ParticipantDecision {
     }
 }
 
+/// Applies a policy display name to a call: the caller's `From` display name, which the
+/// participant shows (the dialog's own copy of the headers is the endpoint's, so tags and
+/// routing are untouched).
+pub fn rename_caller(call: &mut crate::participant::IncomingCall, name: &str) {
+    if let Some(mut from) = call.request.headers.from() {
+        from.display_name = Some(name.to_string());
+        call.request.headers.set("From", from.to_string());
+    }
+}
+
 /// Decides a participant's properties once its service is known.
 pub async fn decide_participant(policy: &NodePolicy, info: &CallInfo, service: &Value, timeout: Duration) -> ParticipantDecision {
     let Some(profile) = &policy.profile else { return ParticipantDecision::Admit(Default::default()) };

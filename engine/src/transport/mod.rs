@@ -48,6 +48,11 @@ impl SipHandle {
         let _ = self.tx.send(SipCommand::Respond { tx, status, reason: reason.map(str::to_string), headers: Headers::new(), body });
     }
 
+    /// A response with extra headers (e.g. `Contact` on a 302).
+    pub fn respond_with_headers(&self, tx: TransactionId, status: u16, reason: Option<&str>, headers: Headers) {
+        let _ = self.tx.send(SipCommand::Respond { tx, status, reason: reason.map(str::to_string), headers, body: None });
+    }
+
     pub fn bye(&self, dialog: DialogId) {
         let _ = self.tx.send(SipCommand::Bye { dialog });
     }

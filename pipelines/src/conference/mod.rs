@@ -26,6 +26,7 @@ pub mod codecs;
 pub mod events;
 mod fanout;
 mod participant;
+mod screen;
 mod video;
 
 use std::collections::{BTreeMap, HashMap};
@@ -45,7 +46,8 @@ use crate::layout::{
     ViewerFeed, assign,
 };
 use audio::{AudioEncoder, Mix};
-use participant::{ParticipantIsland, PortAllocator};
+use participant::{ParticipantIsland, PortAllocator, Reserved};
+use screen::ScreenIsland;
 use video::{EncoderKey, Picture, VideoEncoder};
 
 /// Why a media operation failed.
@@ -154,11 +156,15 @@ pub struct ConferenceMedia {
     receiver: Option<mpsc::Receiver<MediaEvent>>,
     ports: PortAllocator,
     participants: BTreeMap<ParticipantId, ParticipantIsland>,
+    /// Ports bound ahead of [`ConferenceMedia::add_participant`].
+    reserved: HashMap<ParticipantId, Reserved>,
     pictures: Vec<Picture>,
     encoders: Vec<VideoEncoder>,
     mixes: Vec<Mix>,
     audio_encoders: Vec<AudioEncoder>,
     loopbacks: HashMap<ParticipantId, Loopback>,
+    /// Participants shown a screen (PIN entry, waiting) instead of the conference.
+    screens: HashMap<ParticipantId, ScreenIsland>,
     /// Viewer → the encoder element feeding them, for their keyframe requests.
     keyframe_routes: KeyframeRoutes,
     next_island: u64,
@@ -226,11 +232,13 @@ impl ConferenceMedia {
             receiver: None,
             ports,
             participants: BTreeMap::new(),
+            reserved: HashMap::new(),
             pictures: Vec::new(),
             encoders: Vec::new(),
             mixes: Vec::new(),
             audio_encoders: Vec::new(),
             loopbacks: HashMap::new(),
+            screens: HashMap::new(),
             keyframe_routes: Arc::new(Mutex::new(HashMap::new())),
             next_island: 1,
         })
@@ -269,6 +277,30 @@ impl ConferenceMedia {
         let _ = self.pipeline.remove(bin);
     }
 
+    /// Binds a participant's audio and video ports (RTP and RTCP each) before their SDP is
+    /// negotiated, so the answer can name them; [`ConferenceMedia::add_participant`] then uses
+    /// them. With `at`, exactly those ports (a renegotiated call keeps its ports). Reserving
+    /// again replaces (and closes) an earlier reservation.
+    pub fn reserve_ports(&mut self, id: ParticipantId, at: Option<LocalPorts>) -> Result<LocalPorts, ConferenceError> {
+        self.reserved.remove(&id);
+        let p = format!("p{}", id.0);
+        let pair = |ports: &mut PortAllocator, kind: &str, port: Option<u16>| match port {
+            Some(port) => ports.bind_at(&format!("{p}-{kind}"), port).ok_or(ConferenceError::NoPorts),
+            None => ports.bind(&format!("{p}-{kind}"), false),
+        };
+        let audio = pair(&mut self.ports, "a", at.and_then(|a| a.audio_rtp))?;
+        let mut r = Reserved { audio: Some(audio), video: None };
+        r.video = Some(pair(&mut self.ports, "v", at.and_then(|a| a.video_rtp))?);
+        let ports = r.ports();
+        self.reserved.insert(id, r);
+        Ok(ports)
+    }
+
+    /// Closes ports reserved for a participant who never got media.
+    pub fn release_ports(&mut self, id: ParticipantId) {
+        self.reserved.remove(&id);
+    }
+
     /// Adds a participant: binds their ports and starts receiving. They are shown and heard once
     /// the next plans include them (a Test Call participant is mirrored at once).
     pub fn add_participant(&mut self, id: ParticipantId, media: ParticipantMedia) -> Result<LocalPorts, ConferenceError> {
@@ -283,8 +315,16 @@ impl ConferenceMedia {
                 force_keyframe(enc);
             }
         }));
-        let island =
-            ParticipantIsland::build(id, &media, &mut self.ports, &self.config, &self.events, on_keyframe_request)?;
+        let reserved = self.reserved.remove(&id).unwrap_or_default();
+        let island = ParticipantIsland::build(
+            id,
+            &media,
+            &mut self.ports,
+            reserved,
+            &self.config,
+            &self.events,
+            on_keyframe_request,
+        )?;
         if let Err(e) = self.add_island(&island.bin) {
             self.drop_island(&island.bin);
             return Err(e);
@@ -365,6 +405,8 @@ impl ConferenceMedia {
                 self.drop_island(&enc.bin);
             }
         }
+        self.reserved.remove(&id);
+        self.hide_screen(id);
         let Some(p) = self.participants.remove(&id) else { return };
         self.keyframe_routes.lock().unwrap().remove(&id);
         for pic in &mut self.pictures {
@@ -384,6 +426,75 @@ impl ConferenceMedia {
             a.clear();
         }
         self.drop_island(&p.bin);
+    }
+
+    /// Shows a participant a screen with `text` (and an audio cue) instead of the conference,
+    /// in their own codecs; showing another text only changes the text. The conference's plans
+    /// should no longer include them as a viewer or listener (they are taken off any conference
+    /// encoder here regardless, so two streams never interleave).
+    pub fn show_screen(&mut self, id: ParticipantId, text: &str) -> Result<(), ConferenceError> {
+        if let Some(s) = self.screens.get(&id) {
+            s.set_text(text);
+            return Ok(());
+        }
+        let p = self.participants.get(&id).ok_or(ConferenceError::Participant(id, "not present"))?;
+        let (video_out, audio_out) = (p.video_out.clone(), p.audio_out.clone());
+        let single_nal = p.media.video.as_ref().is_some_and(|v| v.codec.single_nal());
+        let audio_codec = p.media.audio.as_ref().map(|a| a.codec);
+        let video = video_out.as_ref().and(self.tier_for(id)).map(|t| (t, single_nal));
+        if let Some(out) = &video_out {
+            self.encoders.iter().for_each(|e| e.out.remove(out));
+        }
+        if let Some(out) = &audio_out {
+            self.audio_encoders.iter().for_each(|e| e.out.remove(out));
+        }
+        let fps = self.config.framerate.min(15);
+        let mut next = self.next_island;
+        let island = ScreenIsland::build(&mut || {
+            next += 1;
+            next
+        }, text, video, audio_codec, fps)?;
+        self.next_island = next;
+        let enc_bins = island.video_encoder.iter().map(|e| &e.bin).chain(island.audio_encoder.iter().map(|e| &e.bin));
+        for bin in enc_bins.chain(island.bins.iter()) {
+            if let Err(e) = self.add_island(bin) {
+                for b in island.bins.iter() {
+                    self.drop_island(b);
+                }
+                return Err(e);
+            }
+        }
+        if let (Some(enc), Some(out)) = (&island.video_encoder, &video_out) {
+            enc.out.add(out);
+            self.keyframe_routes.lock().unwrap().insert(id, enc.encoder.clone());
+        }
+        if let (Some(enc), Some(out)) = (&island.audio_encoder, &audio_out) {
+            enc.out.add(out);
+        }
+        self.screens.insert(id, island);
+        Ok(())
+    }
+
+    /// Takes a participant's screen away (they join the conference's plans next).
+    pub fn hide_screen(&mut self, id: ParticipantId) {
+        let Some(island) = self.screens.remove(&id) else { return };
+        self.keyframe_routes.lock().unwrap().remove(&id);
+        if let Some(enc) = &island.video_encoder {
+            enc.out.clear();
+            self.drop_island(&enc.bin);
+        }
+        if let Some(enc) = &island.audio_encoder {
+            enc.out.clear();
+            self.drop_island(&enc.bin);
+        }
+        for b in &island.bins {
+            self.drop_island(b);
+        }
+    }
+
+    /// Whether a participant is shown a screen.
+    pub fn has_screen(&self, id: ParticipantId) -> bool {
+        self.screens.contains_key(&id)
     }
 
     /// The participants present.
@@ -551,7 +662,7 @@ impl ConferenceMedia {
             self.drop_island(&enc.bin);
         }
         let mut r = self.keyframe_routes.lock().unwrap();
-        r.retain(|id, _| self.loopbacks.contains_key(id));
+        r.retain(|id, _| self.loopbacks.contains_key(id) || self.screens.contains_key(id));
         r.extend(routes);
         Ok(())
     }

@@ -56,6 +56,19 @@ impl PortAllocator {
         }
     }
 
+    /// Binds exactly `port` for RTP and `port + 1` for RTCP (a renegotiated call keeps the ports
+    /// its SDP advertised).
+    pub(crate) fn bind_at(&self, prefix: &str, port: u16) -> Option<BoundPair> {
+        let rtp = self.try_bind(port, &format!("{prefix}-rtpsrc"), "application/x-rtp")?;
+        match self.try_bind(port + 1, &format!("{prefix}-rtcpsrc"), "application/x-rtcp") {
+            Some(rtcp) => Some((rtp, Some(rtcp), port)),
+            None => {
+                let _ = rtp.set_state(gst::State::Null);
+                None
+            }
+        }
+    }
+
     /// Binds an even port for RTP and, unless `mux`, the next one for RTCP.
     pub(crate) fn bind(
         &mut self,
@@ -78,6 +91,62 @@ impl PortAllocator {
             }
         }
         Err(ConferenceError::NoPorts)
+    }
+}
+
+/// A bound `udpsrc` for RTP, one for RTCP (unless rtcp-mux) and the RTP port.
+pub(crate) type BoundPair = (gst::Element, Option<gst::Element>, u16);
+
+/// Ports bound for a participant before their SDP is negotiated (the answer must name them).
+/// Both pairs are RTP + RTCP; with rtcp-mux the RTCP socket is closed when the island is built.
+#[derive(Default)]
+pub(crate) struct Reserved {
+    pub(crate) audio: Option<BoundPair>,
+    pub(crate) video: Option<BoundPair>,
+}
+
+impl Reserved {
+    pub(crate) fn ports(&self) -> LocalPorts {
+        LocalPorts {
+            audio_rtp: self.audio.as_ref().map(|a| a.2),
+            audio_rtcp: self.audio.as_ref().map(|a| a.2 + 1),
+            video_rtp: self.video.as_ref().map(|v| v.2),
+            video_rtcp: self.video.as_ref().map(|v| v.2 + 1),
+        }
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        for (rtp, rtcp, _) in self.audio.take().into_iter().chain(self.video.take()) {
+            let _ = rtp.set_state(gst::State::Null);
+            if let Some(r) = rtcp {
+                let _ = r.set_state(gst::State::Null);
+            }
+        }
+    }
+}
+
+/// Uses the reserved pair when there is one (closing its RTCP socket under rtcp-mux).
+fn take_or_bind(
+    reserved: Option<BoundPair>,
+    ports: &mut PortAllocator,
+    prefix: &str,
+    mux: bool,
+) -> Result<BoundPair, ConferenceError> {
+    match reserved {
+        Some((rtp, rtcp, port)) => {
+            let rtcp = if mux {
+                if let Some(r) = rtcp {
+                    let _ = r.set_state(gst::State::Null);
+                }
+                None
+            } else {
+                rtcp
+            };
+            Ok((rtp, rtcp, port))
+        }
+        None => ports.bind(prefix, mux),
     }
 }
 
@@ -157,6 +226,7 @@ impl ParticipantIsland {
         id: ParticipantId,
         media: &ParticipantMedia,
         ports: &mut PortAllocator,
+        mut reserved: Reserved,
         config: &MediaConfig,
         events: &EventHandler,
         on_keyframe_request: Arc<dyn Fn(ParticipantId) + Send + Sync>,
@@ -199,7 +269,7 @@ impl ParticipantIsland {
         let mut adepay = None;
         let mut dtmf_pt = None;
         if let Some(a) = &media.audio {
-            let (rtp_src, rtcp_src, port) = ports.bind(&format!("{p}-a"), a.rtcp_mux)?;
+            let (rtp_src, rtcp_src, port) = take_or_bind(reserved.audio.take(), ports, &format!("{p}-a"), a.rtcp_mux)?;
             local.audio_rtp = Some(port);
             local.audio_rtcp = Some(if a.rtcp_mux { port } else { port + 1 });
             dtmf_pt = a.telephone_event_pt.map(|(pt, _)| pt as u32);
@@ -212,7 +282,7 @@ impl ParticipantIsland {
         let mut video_out = None;
         let mut vdepay = None;
         let video_in = if let Some(v) = &media.video {
-            let (rtp_src, rtcp_src, port) = ports.bind(&format!("{p}-v"), v.rtcp_mux)?;
+            let (rtp_src, rtcp_src, port) = take_or_bind(reserved.video.take(), ports, &format!("{p}-v"), v.rtcp_mux)?;
             local.video_rtp = Some(port);
             local.video_rtcp = Some(if v.rtcp_mux { port } else { port + 1 });
             let (vin, vout, depay) = Self::video(&bin, &rtpbin, &p, id, v, rtp_src, rtcp_src, on_keyframe_request)?;

@@ -1,0 +1,393 @@
+//! The real media: a conference's [`ConferenceMedia`] pipeline, driven by the conference actor
+//! through [`MediaHandle`].
+//!
+//! This adapter keeps the media-side state of the conference (who is present and how, the
+//! speaker tracker, the mix selector, the layouts) and turns every change into the two plans the
+//! pipeline applies: an [`EncoderPlan`] (who sees which picture at which tier) and a
+//! [`MixPlan`] (who hears whom). Plans are recomputed on every change and on every
+//! [`MediaHandle::tick`], and applied only when they differ from the last ones, so a stable
+//! conference does no pipeline work at all.
+//!
+//! The pipeline is created with the first participant, so a conference that never gets a call
+//! past signalling costs nothing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use actix::Recipient;
+use convene_pipelines::conference::{ConferenceMedia, LocalPorts, MediaConfig, MediaEvent, ParticipantMedia};
+use convene_pipelines::layout::{
+    AssignOptions, AudioLevel, EncoderPlan, GuestsCanSeeGuests, Layout, MixConfig, MixPlan, MixSelector, Participant,
+    ParticipantId, Role, Service, SpeakerConfig, SpeakerTracker, ViewerFeed, assign, plan_mix,
+};
+use uuid::Uuid;
+
+use super::translate::participant_media;
+use super::{MediaError, MediaFactory, MediaHandle, MediaNotice, MediaOutcome, MediaPorts, MemberMedia, Screen};
+use crate::routing::ServiceInfo;
+use crate::sdp::NegotiatedSession;
+
+/// Makes a [`GstMedia`] per conference with the node's media settings.
+pub struct GstMediaFactory {
+    base: Mutex<MediaConfig>,
+}
+
+impl GstMediaFactory {
+    /// Media bound to `address`, ports in `start..=end` (the global `media_ports_*`).
+    pub fn new(address: IpAddr, start: u16, end: u16) -> GstMediaFactory {
+        let base = MediaConfig { local_ip: address, port_range: (start, end), ..MediaConfig::default() };
+        GstMediaFactory { base: Mutex::new(base) }
+    }
+
+    /// Changes the defaults every new conference gets (frame rate, largest picture, ...).
+    pub fn with_config(self, f: impl FnOnce(&mut MediaConfig)) -> GstMediaFactory {
+        f(&mut self.base.lock().expect("media config"));
+        self
+    }
+}
+
+impl MediaFactory for GstMediaFactory {
+    fn conference(&self, _conference: Uuid, service: &ServiceInfo) -> Box<dyn MediaHandle> {
+        Box::new(GstMedia::new(self.base.lock().expect("media config").clone(), service))
+    }
+
+    fn set_port_range(&self, start: u16, end: u16) {
+        if start <= end {
+            self.base.lock().expect("media config").port_range = (start, end);
+        }
+    }
+}
+
+/// One participant as the media sees them.
+struct Member {
+    uuid: Uuid,
+    state: MemberMedia,
+    ports: LocalPorts,
+    /// What the pipeline was given; `None` until the SDP is negotiated.
+    media: Option<ParticipantMedia>,
+    /// The screen the pipeline shows them now.
+    screen: Option<Screen>,
+    /// In the tracker (present in the conference).
+    tracked: bool,
+}
+
+/// A conference's media. See the [module documentation](self).
+pub struct GstMedia {
+    config: MediaConfig,
+    media: Option<ConferenceMedia>,
+    events: Option<Recipient<MediaNotice>>,
+    members: BTreeMap<ParticipantId, Member>,
+    ids: HashMap<Uuid, ParticipantId>,
+    next_id: u64,
+    tracker: SpeakerTracker,
+    selector: MixSelector,
+    levels: HashMap<ParticipantId, AudioLevel>,
+    epoch: Instant,
+    host_layout: Layout,
+    guest_layout: Layout,
+    options: AssignOptions,
+    loopback: bool,
+    applied_video: Option<EncoderPlan>,
+    applied_audio: Option<MixPlan>,
+}
+
+fn layout_or_default(name: &str) -> Layout {
+    Layout::from_config_name(name).unwrap_or_default()
+}
+
+impl GstMedia {
+    pub fn new(config: MediaConfig, service: &ServiceInfo) -> GstMedia {
+        let lecture = service.service_type == "lecture";
+        let service_rules = if lecture {
+            Service::Auditorium(GuestsCanSeeGuests::from_pexip(&service.guests_can_see_guests).unwrap_or_default())
+        } else {
+            Service::Meeting
+        };
+        let host_layout = layout_or_default(&service.host_view);
+        let guest_layout = if lecture { layout_or_default(&service.guest_view) } else { host_layout };
+        GstMedia {
+            config,
+            media: None,
+            events: None,
+            members: BTreeMap::new(),
+            ids: HashMap::new(),
+            next_id: 0,
+            tracker: SpeakerTracker::new(SpeakerConfig::default()),
+            selector: MixSelector::new(MixConfig::default()),
+            levels: HashMap::new(),
+            epoch: Instant::now(),
+            host_layout,
+            guest_layout,
+            options: AssignOptions { service: service_rules, ..AssignOptions::default() },
+            loopback: service.service_type == "test_call",
+            applied_video: None,
+            applied_audio: None,
+        }
+    }
+
+    fn pipeline(&mut self) -> Result<&mut ConferenceMedia, MediaError> {
+        if self.media.is_none() {
+            let events = self.events.clone();
+            let handler: convene_pipelines::conference::EventHandler = Arc::new(move |e: MediaEvent| {
+                if let Some(r) = &events {
+                    r.do_send(MediaNotice(e));
+                }
+            });
+            let media = ConferenceMedia::with_event_handler(self.config.clone(), handler)
+                .map_err(|e| MediaError::Pipeline(e.to_string()))?;
+            self.media = Some(media);
+        }
+        Ok(self.media.as_mut().expect("just created"))
+    }
+
+    /// Present in the conference: negotiated, admitted, not holding the call.
+    fn present(m: &Member) -> bool {
+        m.media.is_some() && m.state.role.is_some() && m.state.screen.is_none() && !m.state.on_hold
+    }
+
+    fn layout_participant(id: ParticipantId, m: &Member) -> Participant {
+        Participant {
+            id,
+            role: m.state.role.unwrap_or(Role::Guest),
+            audio_only: m.media.as_ref().is_none_or(|p| p.video.is_none()),
+            video_muted: false,
+            audio_muted: m.state.muted,
+        }
+    }
+
+    /// Brings the tracker, the screens and both plans up to date with `members`.
+    fn replan(&mut self) {
+        let Some(media) = self.media.as_mut() else { return };
+        for (id, m) in self.members.iter_mut() {
+            let present = Self::present(m);
+            if present != m.tracked {
+                m.tracked = present;
+                if present {
+                    self.tracker.join(*id);
+                    // Others should see the newcomer at once, not at their next periodic keyframe.
+                    media.request_keyframe(*id);
+                } else {
+                    self.tracker.leave(*id);
+                }
+            }
+            self.tracker.set_muted(*id, m.state.muted);
+        }
+        // Screens come off before the plans give those participants the conference, and go on
+        // after the plans took it away: one stream per participant at any time.
+        let wanted_screens: Vec<(ParticipantId, Option<Screen>)> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.media.is_some())
+            .map(|(id, m)| (*id, if self.loopback { None } else { m.state.screen }))
+            .collect();
+        for (id, screen) in &wanted_screens {
+            if screen.is_none() && media.has_screen(*id) {
+                media.hide_screen(*id);
+            }
+        }
+        let by_id: HashMap<ParticipantId, Participant> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.tracked)
+            .map(|(id, m)| (*id, Self::layout_participant(*id, m)))
+            .collect();
+        let order: Vec<Participant> =
+            self.tracker.display_order().into_iter().filter_map(|id| by_id.get(&id).copied()).collect();
+
+        let loopback = self.loopback;
+        let feeds: Vec<ViewerFeed> = order
+            .iter()
+            .filter(|_| !loopback)
+            .filter_map(|p| {
+                let layout = if p.role == Role::Guest { self.guest_layout } else { self.host_layout };
+                Some(ViewerFeed { viewer: p.id, assignment: assign(layout, &order, p.id, &self.options), tier: media.tier_for(p.id)? })
+            })
+            .collect();
+        let video = EncoderPlan::build(feeds);
+        if self.applied_video.as_ref() != Some(&video) {
+            match media.set_assignments(&video) {
+                Ok(()) => self.applied_video = Some(video),
+                Err(e) => tracing::warn!(error = %e, "could not apply the video plan"),
+            }
+        }
+        let audio = if self.loopback { MixPlan::default() } else { plan_mix(&order, self.selector.speakers()) };
+        if self.applied_audio.as_ref() != Some(&audio) {
+            match media.set_mix(&audio) {
+                Ok(()) => self.applied_audio = Some(audio),
+                Err(e) => tracing::warn!(error = %e, "could not apply the mix plan"),
+            }
+        }
+        for (id, screen) in wanted_screens {
+            let Some(m) = self.members.get_mut(&id) else { continue };
+            if screen == m.screen {
+                continue;
+            }
+            match screen {
+                Some(s) => match media.show_screen(id, s.text()) {
+                    Ok(()) => m.screen = Some(s),
+                    Err(e) => tracing::warn!(participant = %m.uuid, error = %e, "screen could not be shown"),
+                },
+                None => m.screen = None,
+            }
+        }
+    }
+}
+
+impl MediaHandle for GstMedia {
+    fn allocate(&mut self, participant: Uuid) -> Result<MediaPorts, MediaError> {
+        self.next_id += 1;
+        let id = ParticipantId(self.next_id);
+        let address = self.config.local_ip;
+        let ports = self.pipeline()?.reserve_ports(id, None).map_err(|e| match e {
+            convene_pipelines::conference::ConferenceError::NoPorts => {
+                MediaError::NoPorts { start: self.config.port_range.0, end: self.config.port_range.1 }
+            }
+            other => MediaError::Pipeline(other.to_string()),
+        })?;
+        self.ids.insert(participant, id);
+        self.members.insert(
+            id,
+            Member { uuid: participant, state: MemberMedia::default(), ports, media: None, screen: None, tracked: false },
+        );
+        Ok(MediaPorts { address, audio: ports.audio_rtp.unwrap_or(0), video: ports.video_rtp.unwrap_or(0) })
+    }
+
+    fn connect(&mut self, participant: Uuid, session: &NegotiatedSession) -> Result<(), MediaError> {
+        let id = *self.ids.get(&participant).ok_or(MediaError::UnknownParticipant)?;
+        let (max, kbps, loopback) = (self.config.max_output, self.config.max_kbps, self.loopback);
+        let m = self.members.get(&id).ok_or(MediaError::UnknownParticipant)?;
+        let wanted = participant_media(session, &m.state.display_name, loopback, max, kbps);
+        if m.media.as_ref() == Some(&wanted) {
+            return Ok(()); // a session refresh or a re-offer that changes nothing for the media
+        }
+        let (ports, renegotiated) = (m.ports, m.media.is_some());
+        let media = self.pipeline()?;
+        if renegotiated {
+            // New codecs or addresses: rebuild the participant's island on the ports the SDP names.
+            media.remove_participant(id);
+            media.reserve_ports(id, Some(ports)).map_err(|e| MediaError::Pipeline(e.to_string()))?;
+        }
+        media.add_participant(id, wanted.clone()).map_err(|e| MediaError::Pipeline(e.to_string()))?;
+        if let Some(m) = self.members.get_mut(&id) {
+            m.media = Some(wanted);
+            m.screen = None;
+            if m.tracked {
+                // The tracker keeps them; the plans must be re-applied to the new island.
+                self.applied_video = None;
+                self.applied_audio = None;
+            }
+        }
+        let muted = self.members[&id].state.muted;
+        if let Some(media) = self.media.as_mut() {
+            media.set_muted(id, muted);
+        }
+        self.replan();
+        Ok(())
+    }
+
+    fn set_member(&mut self, participant: Uuid, member: &MemberMedia) {
+        let Some(id) = self.ids.get(&participant).copied() else { return };
+        let Some(m) = self.members.get_mut(&id) else { return };
+        if m.state == *member {
+            return;
+        }
+        m.state = member.clone();
+        if let Some(media) = self.media.as_mut() {
+            media.set_muted(id, member.muted);
+        }
+        self.replan();
+    }
+
+    fn remove(&mut self, participant: Uuid) {
+        let Some(id) = self.ids.remove(&participant) else { return };
+        if let Some(m) = self.members.remove(&id)
+            && m.tracked
+        {
+            self.tracker.leave(id);
+        }
+        self.levels.remove(&id);
+        if let Some(media) = self.media.as_mut() {
+            media.remove_participant(id);
+        }
+        self.replan();
+    }
+
+    fn start_events(&mut self, events: Recipient<MediaNotice>) {
+        self.events = Some(events);
+    }
+
+    fn on_event(&mut self, event: MediaEvent) -> Option<MediaOutcome> {
+        match event {
+            MediaEvent::AudioLevel { id, level } => {
+                let e = self.levels.entry(id).or_insert(level);
+                *e = (*e).min(level);
+                None
+            }
+            MediaEvent::Dtmf { id, digit } => {
+                self.members.get(&id).map(|m| MediaOutcome::Dtmf { participant: m.uuid, digit })
+            }
+            MediaEvent::KeyframeRequested { id } => {
+                tracing::debug!(participant = ?self.members.get(&id).map(|m| m.uuid), "keyframe requested");
+                None
+            }
+            MediaEvent::Error { id, message } => {
+                tracing::warn!(participant = ?id.and_then(|id| self.members.get(&id)).map(|m| m.uuid), %message, "media error");
+                None
+            }
+        }
+    }
+
+    fn tick(&mut self) {
+        if self.media.is_none() {
+            return;
+        }
+        let now = self.epoch.elapsed();
+        let levels = std::mem::take(&mut self.levels);
+        let heard: Vec<(Participant, AudioLevel)> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.tracked)
+            .map(|(id, m)| (Self::layout_participant(*id, m), levels.get(id).copied().unwrap_or(AudioLevel::SILENCE)))
+            .collect();
+        self.tracker.update(now, heard.iter().map(|(p, l)| (p.id, *l)));
+        self.selector.update(now, &heard);
+        self.replan();
+    }
+
+    fn set_layouts(&mut self, host: Layout, guest: Layout) {
+        self.host_layout = host;
+        self.guest_layout = guest;
+        self.replan();
+    }
+
+    fn host_layout(&self) -> Layout {
+        self.host_layout
+    }
+
+    fn guest_layout(&self) -> Layout {
+        self.guest_layout
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layouts_from_the_service() {
+        let mut s = ServiceInfo::from_json(&serde_json::json!({"name": "x", "service_type": "lecture", "host_view": "four_mains_zero_pips", "guest_view": "one_main_zero_pips"}));
+        let m = GstMedia::new(MediaConfig::default(), &s);
+        assert_eq!((m.host_layout, m.guest_layout), (Layout::FourMainsZeroPips, Layout::OneMainZeroPips));
+        assert!(matches!(m.options.service, Service::Auditorium(_)));
+        s.service_type = "conference".into();
+        let m = GstMedia::new(MediaConfig::default(), &s);
+        assert_eq!(m.guest_layout, Layout::FourMainsZeroPips, "a VMR shows everyone the host_view");
+        assert_eq!(m.options.service, Service::Meeting);
+        s.host_view = "nonsense".into();
+        assert_eq!(GstMedia::new(MediaConfig::default(), &s).host_layout, Layout::OneMainSevenPips);
+        s.service_type = "test_call".into();
+        assert!(GstMedia::new(MediaConfig::default(), &s).loopback);
+    }
+}
