@@ -323,7 +323,7 @@ impl NodeSupervisor {
                 self.media.set_port_range(globals.media_ports.0, globals.media_ports.1);
                 let parent = ConferenceParent { updates: ctx.address().recipient(), ended: ctx.address().recipient() };
                 let actor =
-                    ConferenceActor::new(id, self.config.name.clone(), info.clone(), globals, self.caps.clone(), sip, self.media.conference(id), parent);
+                    ConferenceActor::new(id, self.config.name.clone(), info.clone(), globals, self.caps.clone(), sip, self.media.conference(id, &info), parent);
                 let addr = actor.start();
                 self.conferences.insert(name.clone(), ConferenceEntry { id, addr: addr.clone(), last: None });
                 addr
@@ -447,6 +447,30 @@ pub enum ControlTarget {
 pub struct ControlRequest {
     pub target: ControlTarget,
     pub action: String,
+    /// The command's JSON body (e.g. `transform_layout`'s `layout`).
+    pub body: serde_json::Value,
+}
+
+/// `transform_layout`'s body: `layout` (both roles), `host_layout`, `guest_layout`, each a
+/// layout id (`1:7`) or configuration name (`one_main_seven_pips`).
+fn transform_layout(body: &serde_json::Value) -> Result<ConferenceAction, CommandError> {
+    let field = |name: &str| -> Result<Option<crate::media::Layout>, CommandError> {
+        match body.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) if !s.is_empty() => crate::media::Layout::from_client_id(s)
+                .or_else(|_| crate::media::Layout::from_config_name(s))
+                .map(Some)
+                .map_err(|e| CommandError::new(400, format!("{name}: {e}"))),
+            Some(_) => Err(CommandError::new(400, format!("{name}: a layout name is expected."))),
+        }
+    };
+    let layout = field("layout")?;
+    let host = field("host_layout")?.or(layout);
+    let guest = field("guest_layout")?.or(layout);
+    if host.is_none() && guest.is_none() {
+        return Err(CommandError::new(400, "layout: one of layout, host_layout or guest_layout is required."));
+    }
+    Ok(ConferenceAction::TransformLayout { host, guest })
 }
 
 impl Handler<ControlRequest> for NodeSupervisor {
@@ -464,7 +488,8 @@ impl Handler<ControlRequest> for NodeSupervisor {
                     "mute_guests" => Ok(ConferenceAction::MuteGuests),
                     "unmute_guests" => Ok(ConferenceAction::UnmuteGuests),
                     "disconnect" => Ok(ConferenceAction::Disconnect),
-                    "transform_layout" | "sync" => not_yet(&msg.action),
+                    "transform_layout" => transform_layout(&msg.body),
+                    "sync" => not_yet(&msg.action),
                     other => Err(CommandError::new(404, format!("There is no conference command \"{other}\"."))),
                 };
                 action.and_then(|action| {
@@ -480,7 +505,8 @@ impl Handler<ControlRequest> for NodeSupervisor {
                     "disconnect" => Ok(ParticipantAction::Disconnect),
                     "mute" => Ok(ParticipantAction::Mute),
                     "unmute" => Ok(ParticipantAction::Unmute),
-                    "dial" | "transfer" | "role" | "unlock" => not_yet(&msg.action),
+                    "unlock" => Ok(ParticipantAction::Unlock),
+                    "dial" | "transfer" | "role" => not_yet(&msg.action),
                     other => Err(CommandError::new(404, format!("There is no participant command \"{other}\"."))),
                 };
                 action.and_then(|action| {

@@ -70,6 +70,12 @@ pub struct ServiceInfo {
     pub allow_guests: bool,
     pub participant_limit: Option<u64>,
     pub mute_all_guests: bool,
+    /// Layouts (`host_view`, `guest_view`: Pexip configuration names; empty means the default).
+    pub host_view: String,
+    pub guest_view: String,
+    /// Virtual Auditorium: `guests_can_see_guests` (`no`, `yes`, `auto`).
+    pub guests_can_see_guests: String,
+    pub enable_overlay_text: bool,
 }
 
 impl ServiceInfo {
@@ -84,6 +90,10 @@ impl ServiceInfo {
             allow_guests: v.get("allow_guests").and_then(Value::as_bool).unwrap_or(false),
             participant_limit: v.get("participant_limit").and_then(Value::as_u64),
             mute_all_guests: v.get("mute_all_guests").and_then(Value::as_bool).unwrap_or(false),
+            host_view: s("host_view"),
+            guest_view: s("guest_view"),
+            guests_can_see_guests: s("guests_can_see_guests"),
+            enable_overlay_text: v.get("enable_overlay_text").and_then(Value::as_bool).unwrap_or(false),
         }
     }
 }
