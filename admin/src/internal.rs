@@ -19,6 +19,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/internal/v1")
             .route("/nodes/{name}/status", web::put().to(report))
+            .route("/nodes/{name}/policy", web::get().to(node_policy))
             .route("/history", web::post().to(record))
             .route("/service", web::get().to(service))
             .route("/global", web::get().to(global)),
@@ -79,6 +80,16 @@ async fn service(state: web::Data<AppState>, req: HttpRequest, q: web::Query<Ali
     let a = alias.clone();
     let found = blocking(move || config::service_by_alias(&db, &a).map_err(|e| ApiError::Internal(e.to_string()))).await?;
     found.map(|s| HttpResponse::Ok().json(s)).ok_or_else(|| ApiError::NotFound(format!("No service has the alias \"{alias}\".")))
+}
+
+/// A node's system location and policy profile (with its password: nodes authenticate to the
+/// policy server), for `convene node`.
+async fn node_policy(state: web::Data<AppState>, req: HttpRequest, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    check_secret(&state, &req)?;
+    let db = state.db.clone();
+    let name = name.into_inner();
+    let p = blocking(move || convene_engine::policy::profile::load(&db, &name).map_err(ApiError::Internal)).await?;
+    Ok(HttpResponse::Ok().json(p))
 }
 
 async fn global(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {

@@ -14,6 +14,7 @@ mod forms;
 mod ldap_page;
 mod live_view;
 mod pages;
+mod policy_page;
 mod session;
 #[cfg(test)]
 mod tests;
@@ -66,6 +67,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/status/events", web::get().to(live_view::events))
             .route("/status/{kind}/{action}", web::post().to(live_view::action))
             .configure(ldap_page::routes)
+            .configure(policy_page::routes)
             .route("/global/", web::get().to(crud::global_form))
             .route("/global/", web::post().to(crud::global_save))
             .route("/{page}/", web::get().to(crud::list))
@@ -142,6 +144,7 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("status_live.html", include_str!("templates/status_live.html")),
         ("ldap_sync.html", include_str!("templates/ldap_sync.html")),
         ("ldap_sync_live.html", include_str!("templates/ldap_sync_live.html")),
+        ("policy.html", include_str!("templates/policy.html")),
         ("error.html", include_str!("templates/error.html")),
     ] {
         env.add_template(name, source).unwrap_or_else(|e| panic!("dashboard template {name}: {e:#}"));

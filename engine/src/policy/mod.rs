@@ -76,6 +76,12 @@ pub fn service_vars(info: &CallInfo, config: Option<&Value>) -> Value {
     json!({"call_info": info.to_json(None), "service_config": config.map(apply::to_policy)})
 }
 
+/// The variables of a participant policy script (`service` is a `conference` object).
+pub fn participant_vars(info: &CallInfo, service: &Value, participant_config: &Map<String, Value>) -> Value {
+    let sref = ServiceRef { name: service["name"].as_str().unwrap_or("").to_string(), tag: service["tag"].as_str().unwrap_or("").to_string() };
+    json!({"call_info": info.to_json(Some(&sref)), "service_config": apply::to_policy(service), "participant_config": participant_config})
+}
+
 /// What a local script's run means, given the configuration it was shown.
 pub fn after_local(config: Option<Value>, run: Result<local::ScriptOutcome, local::ScriptError>) -> ServiceDecision {
     let keep = |config: Option<Value>| config.map(ServiceDecision::Service).unwrap_or(ServiceDecision::NotFound);
@@ -216,7 +222,7 @@ pub async fn decide_participant(policy: &NodePolicy, info: &CallInfo, service: &
         }
     }
     if let Some(script) = profile.local_participant() {
-        let vars = json!({"call_info": info.to_json(Some(&sref)), "service_config": apply::to_policy(service), "participant_config": config});
+        let vars = participant_vars(info, service, &config);
         match run_script(script.to_string(), vars).await.map(|o| o.verdict) {
             Ok(Ok(Verdict::Continue(Some(r)))) => config = r,
             Ok(Ok(Verdict::Continue(None))) => {}
