@@ -187,11 +187,54 @@ fn engine_side(a: EngineArgs) -> Result<(), String> {
     media.set_assignments(&plan).map_err(|e| e.to_string())?;
     media.set_mix(&plan_mix(&order, &speakers(order.len(), a.speakers))).map_err(|e| e.to_string())?;
     let (pictures, encoders, mixes, audio_encoders) = media.counts();
+    let counters = FrameCounters::install(media.pipeline());
     writeln!(out, "READY {pictures} {encoders} {mixes} {audio_encoders}").and_then(|_| out.flush()).map_err(|e| e.to_string())?;
-    // Run until the benchmark closes stdin.
-    while input.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {}
+    // Answer `stats` until the benchmark closes stdin.
+    loop {
+        line.clear();
+        if !input.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+            break;
+        }
+        if line.trim() == "stats" {
+            let [d, c, e] = counters.read();
+            writeln!(out, "STATS {d} {c} {e}").and_then(|_| out.flush()).map_err(|e| e.to_string())?;
+        }
+    }
     drop(media);
     Ok(())
+}
+
+/// Counts the frames the engine's video decoders, compositors and encoders put out, to show it
+/// really does the work (the other side is plain GStreamer and gets no such probes).
+struct FrameCounters([Arc<std::sync::atomic::AtomicU64>; 3]);
+
+impl FrameCounters {
+    fn install(pipeline: &gstreamer::Pipeline) -> FrameCounters {
+        use gstreamer::prelude::*;
+        let counters: [Arc<std::sync::atomic::AtomicU64>; 3] = Default::default();
+        let mut it = pipeline.iterate_recurse();
+        while let Ok(Some(el)) = it.next() {
+            let factory = el.factory().map(|f| f.name().to_string()).unwrap_or_default();
+            let slot = match factory.as_str() {
+                "vp8dec" | "avdec_h264" => 0,
+                "compositor" => 1,
+                "vp8enc" | "x264enc" => 2,
+                _ => continue,
+            };
+            let c = counters[slot].clone();
+            if let Some(pad) = el.static_pad("src") {
+                pad.add_probe(gstreamer::PadProbeType::BUFFER, move |_, _| {
+                    c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    gstreamer::PadProbeReturn::Ok
+                });
+            }
+        }
+        FrameCounters(counters)
+    }
+
+    fn read(&self) -> [u64; 3] {
+        self.0.each_ref().map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -237,6 +280,9 @@ struct Run {
     kbps_out: f64,
     /// Audio packets received per listener per second.
     audio_pps: f64,
+    /// Engine only: frames decoded per participant, composited per picture and encoded per
+    /// encoder, per second.
+    engine_fps: Option<[f64; 3]>,
 }
 
 /// Kills a child process (ours, by its id) when dropped.
@@ -249,12 +295,23 @@ impl Drop for Reaped {
     }
 }
 
-fn measure(pid: u32, drains: &Drains, warmup: f64, seconds: f64) -> Result<(f64, Totals, f64), String> {
+/// Measures a running side: CPU-s/s, what the drains got, the window, and the side's own frame
+/// counters (decoded, composited, encoded) over the window if it has any.
+fn measure(
+    pid: u32,
+    drains: &Drains,
+    warmup: f64,
+    seconds: f64,
+    frames: &mut dyn FnMut() -> Result<Option<[u64; 3]>, String>,
+) -> Result<(f64, Totals, f64, Option<[u64; 3]>), String> {
     std::thread::sleep(Duration::from_secs_f64(warmup));
+    let f0 = frames()?;
     let (c0, d0, t0) = (io::cpu_seconds(pid).ok_or("process gone")?, drains.totals(), Instant::now());
     std::thread::sleep(Duration::from_secs_f64(seconds));
     let (c1, d1, wall) = (io::cpu_seconds(pid).ok_or("process gone")?, drains.totals(), t0.elapsed().as_secs_f64());
-    Ok(((c1 - c0) / wall, d1 - d0, wall))
+    let f1 = frames()?;
+    let counted = f0.zip(f1).map(|(a, b)| [b[0] - a[0], b[1] - a[1], b[2] - a[2]]);
+    Ok(((c1 - c0) / wall, d1 - d0, wall, counted))
 }
 
 fn finish_run(pid: u32, cpu_per_s: f64, got: Totals, wall: f64, n: usize, base_rss_kib: u64) -> Run {
@@ -266,6 +323,7 @@ fn finish_run(pid: u32, cpu_per_s: f64, got: Totals, wall: f64, n: usize, base_r
         fps_out: got.video_frames as f64 / wall / n as f64,
         kbps_out: got.video_bytes as f64 * 8.0 / 1000.0 / wall / n as f64,
         audio_pps: got.audio_packets as f64 / wall / n as f64,
+        engine_fps: None,
     }
 }
 
@@ -285,7 +343,7 @@ fn read_line(r: &mut impl BufRead, what: &str) -> Result<String, String> {
 
 fn run_engine(case: &Case, inputs: &Inputs, drains: &Drains, a: &MediaArgs, first_port: u16) -> Result<Run, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let remotes: Vec<String> = drains.ports.iter().map(|(v, au)| format!("{v}:{au}")).collect();
+    let remotes: Vec<String> = drains.ports[..case.n].iter().map(|(v, au)| format!("{v}:{au}")).collect();
     let child = Command::new(exe)
         .args(["bench", "media-engine"])
         .args(["--width", &case.width.to_string(), "--height", &case.height.to_string()])
@@ -319,8 +377,18 @@ fn run_engine(case: &Case, inputs: &Inputs, drains: &Drains, a: &MediaArgs, firs
         return Err(format!("engine built {ready:?}; the gst-launch side has {} encoders", case.plan.encoders.len()));
     }
     let sender = Sender::start(inputs.video.clone(), inputs.audio.clone(), targets);
-    let (cpu, got, wall) = measure(pid, drains, a.warmup, a.seconds)?;
-    let run = finish_run(pid, cpu, got, wall, case.n, base_rss);
+    let mut frames = || -> Result<Option<[u64; 3]>, String> {
+        writeln!(stdin, "stats").map_err(|e| e.to_string())?;
+        let l = read_line(&mut out, "reporting frame counts")?;
+        let v: Vec<u64> = l.split_whitespace().skip(1).filter_map(|s| s.parse().ok()).collect();
+        Ok(Some([v[0], v[1], v[2]]))
+    };
+    let (cpu, got, wall, counted) = measure(pid, drains, a.warmup, a.seconds, &mut frames)?;
+    let mut run = finish_run(pid, cpu, got, wall, case.n, base_rss);
+    if let Some([d, c, e]) = counted {
+        let k = case.plan.encoders.len() as f64;
+        run.engine_fps = Some([d as f64 / wall / case.n as f64, c as f64 / wall / k, e as f64 / wall / k]);
+    }
     sender.stop()?;
     drop(stdin);
     let deadline = Instant::now() + Duration::from_secs(3);
@@ -384,7 +452,7 @@ fn run_gst(case: &Case, inputs: &Inputs, drains: &Drains, a: &MediaArgs, base_rs
     std::thread::sleep(Duration::from_millis(200));
     let targets = ports.iter().map(|(v, au)| Target { video: localhost(*v), audio: localhost(*au) }).collect();
     let sender = Sender::start(inputs.video.clone(), inputs.audio.clone(), targets);
-    let (cpu, got, wall) = measure(pid, drains, a.warmup, a.seconds)?;
+    let (cpu, got, wall, _) = measure(pid, drains, a.warmup, a.seconds, &mut || Ok(None))?;
     let run = finish_run(pid, cpu, got, wall, case.n, base_rss);
     sender.stop()?;
     if let Some(status) = child.0.try_wait().map_err(|e| e.to_string())? {
@@ -519,6 +587,11 @@ fn bench(mut a: MediaArgs) -> Result<(), String> {
                         run.kbps_out,
                         run.audio_pps
                     );
+                    if let Some([d, c, e]) = run.engine_fps {
+                        println!(
+                            "      engine frames/s: {d:.1} decoded per participant, {c:.1} composited per picture, {e:.1} encoded per encoder"
+                        );
+                    }
                     if run.fps_out < 1.0 || run.audio_pps < 1.0 {
                         return Err(format!(
                             "{size} x {n}: the {} side sent no media back ({:.1} fps, {:.1} audio pkt/s)",
