@@ -1,0 +1,183 @@
+//! External and local policy end to end: the real `convene up`, a real HTTP policy server in
+//! this test (tests/policy_server.rs, recording every request) and real SIP calls with sipp.
+//! External policy: `reject` refuses a call the database would take, `continue` with a result
+//! makes a VMR the database lacks (and participant policy renames the caller), `redirect` gives
+//! a 302, a 404 falls back to the database, a server slower than the time limit falls back too
+//! without holding up other calls, and the requests carry the reference's query parameters.
+//! Local policy: a script changes a service, makes one, and rejects; a bad script is refused
+//! when saved with its position.
+
+#[path = "policy_server.rs"]
+mod policy_server;
+#[path = "sipp_harness.rs"]
+mod sipp_harness;
+
+use std::time::{Duration, Instant};
+
+use policy_server::{PolicyServer, Reply};
+use serde_json::{Value, json};
+use sipp_harness::{Node, objects};
+
+const CONFIG: &str = "/api/admin/configuration/v1";
+const SERVICE: &str = "/policy/v1/service/configuration";
+const PARTICIPANT: &str = "/policy/v1/participant/properties";
+/// The node's policy time limit in these tests (CONVENE_POLICY_TIMEOUT_MS).
+const LIMIT_MS: u64 = 1500;
+
+fn external_server() -> PolicyServer {
+    PolicyServer::start(|r| {
+        let alias = r.param("local_alias").unwrap_or("");
+        let user = alias.trim_start_matches("sip:").split('@').next().unwrap_or("");
+        if r.path == PARTICIPANT {
+            return if r.param("service_name") == Some("Policy Room") {
+                Reply::json(json!({"status": "success", "action": "continue", "result": {"remote_display_name": "Renamed By Policy"}}))
+            } else {
+                Reply::json(json!({"status": "success", "action": "continue", "result": {}}))
+            };
+        }
+        if r.path != SERVICE {
+            return Reply::status(404);
+        }
+        match user {
+            "blocked" => Reply::json(json!({"status": "success", "action": "reject", "result": {}})),
+            "policyroom" => Reply::json(json!({"status": "success", "action": "continue",
+                "result": {"name": "Policy Room", "service_tag": "from-policy", "service_type": "conference", "participant_limit": 5}})),
+            "moved" => Reply::json(json!({"status": "success", "action": "redirect", "result": {"new_alias": "meet@127.0.0.1"}})),
+            "slow" => Reply::json(json!({"status": "success", "action": "reject"})).after(Duration::from_millis(LIMIT_MS * 3)),
+            "garbage" => Reply { status: 200, body: "<html>not policy</html>".into(), delay: Duration::ZERO },
+            _ => Reply::status(404),
+        }
+    })
+}
+
+fn start_node() -> Node {
+    let limit = LIMIT_MS.to_string();
+    Node::start_with(&[("CONVENE_POLICY_TIMEOUT_MS", &limit)])
+}
+
+/// Creates a policy profile and assigns it to the node's location.
+fn use_profile(node: &Node, profile: Value) {
+    let (s, p) = node.post(&format!("{CONFIG}/policy_server/"), profile);
+    assert_eq!(s, 201, "{p}");
+    let loc = node.get(&format!("{CONFIG}/system_location/?name=Local"));
+    let uri = objects(&loc)[0]["resource_uri"].as_str().expect("the Local location").to_string();
+    let (s, body) = node.patch(&uri, json!({"policy_server": p["resource_uri"]}));
+    assert!(s < 300, "{body}");
+}
+
+fn add_vmr(node: &Node, name: &str, alias: &str) {
+    let (s, body) = node.post(&format!("{CONFIG}/conference/"), json!({"name": name, "service_type": "conference", "aliases": [{"alias": alias}]}));
+    assert_eq!(s, 201, "{body}");
+}
+
+#[test]
+fn external_policy_decides_calls() {
+    let server = external_server();
+    let mut node = start_node();
+    add_vmr(&node, "Blocked Room", "blocked");
+    add_vmr(&node, "Slow Room", "slow");
+    add_vmr(&node, "Garbage Room", "garbage");
+    use_profile(&node, json!({"name": "External", "url": server.url, "username": "node", "password": "policy-secret",
+                              "enable_service_lookup": true, "enable_participant_lookup": true}));
+
+    // reject: refused although the database has the alias.
+    node.expect_refusal(404, "blocked");
+    let asked = server.to(SERVICE);
+    let r = asked.iter().find(|r| r.param("local_alias") == Some("sip:blocked@127.0.0.1")).expect("the policy server was asked");
+    // The reference's query parameters.
+    for (k, v) in [("remote_alias", None), ("protocol", Some("sip")), ("call_direction", Some("dial_in")), ("trigger", Some("invite")),
+                   ("location", Some("Local")), ("node_ip", Some("127.0.0.1")), ("remote_address", Some("127.0.0.1")),
+                   ("remote_display_name", Some("Rejected")), ("encryption", Some("Off")), ("registered", Some("False"))] {
+        let got = r.param(k).unwrap_or_else(|| panic!("no {k} in {r:?}"));
+        if let Some(v) = v {
+            assert_eq!(got, v, "{k}");
+        }
+    }
+    assert!(r.param("remote_alias").unwrap().starts_with("sip:sipp@127.0.0.1"), "{r:?}");
+    for k in ["remote_port", "bandwidth", "vendor", "call_tag", "version_id", "pseudo_version_id"] {
+        assert!(r.param(k).is_some(), "no {k} in {r:?}");
+    }
+    assert_eq!(r.method, "GET");
+    // HTTP Basic with the profile's credentials (node:policy-secret).
+    assert_eq!(r.authorization.as_deref(), Some("Basic bm9kZTpwb2xpY3ktc2VjcmV0"));
+    // Rejected calls never get as far as participant policy.
+    assert!(server.to(PARTICIPANT).is_empty());
+
+    // continue with a result: a VMR the database does not have, and the caller renamed.
+    let call = node.sipp("call_hangup.xml", "policyroom", &["-d", "3000"]);
+    let st = node.poll("/api/admin/status/v1/participant/", "the policy-made conference", |v| objects(v).len() == 1);
+    let p = &objects(&st)[0];
+    assert_eq!(p["conference"], "Policy Room");
+    assert_eq!(p["display_name"], "Renamed By Policy");
+    let confs = node.get("/api/admin/status/v1/conference/");
+    assert_eq!(objects(&confs)[0]["tag"], "from-policy");
+    call.success();
+    assert!(objects(&node.get(&format!("{CONFIG}/conference/?name=Policy%20Room"))).is_empty(), "policy must not write the database");
+    let pr = server.to(PARTICIPANT);
+    let pr = pr.iter().find(|r| r.param("service_name") == Some("Policy Room")).expect("participant policy asked");
+    assert_eq!(pr.param("service_tag"), Some("from-policy"));
+    assert_eq!(pr.param("unique_service_name"), Some("Policy Room"));
+    assert_eq!(pr.param("local_alias"), Some("sip:policyroom@127.0.0.1"));
+
+    // redirect: a 302.
+    node.expect_refusal(302, "moved");
+    // 404 from the policy server: the database decides (meet is the sample VMR, nobody is not).
+    node.sipp("call_hangup.xml", "meet", &["-d", "100"]).success();
+    node.expect_refusal(404, "nobody-has-this");
+    // A malformed answer: the database decides.
+    node.sipp("call_hangup.xml", "garbage", &["-d", "100"]).success();
+
+    // A policy server slower than the limit: the database decides, after the limit; and a call
+    // placed meanwhile is not held up by it.
+    let started = Instant::now();
+    let slow = node.sipp("call_hangup.xml", "slow", &["-d", "100"]);
+    std::thread::sleep(Duration::from_millis(200));
+    let other = Instant::now();
+    node.sipp("call_hangup.xml", "meet", &["-d", "100"]).success();
+    let other = other.elapsed();
+    slow.success();
+    let slow_took = started.elapsed();
+    assert!(slow_took >= Duration::from_millis(LIMIT_MS), "the slow call took {slow_took:?}");
+    assert!(other < Duration::from_millis(LIMIT_MS), "a call during a slow policy request took {other:?}");
+    let h = node.poll("/api/admin/history/v1/participant/", "the slow call's record", |v| {
+        objects(v).iter().any(|p| p["conference_name"] == "Slow Room")
+    });
+    assert!(objects(&h).iter().any(|p| p["conference_name"] == "Slow Room"));
+}
+
+const SCRIPT: &str = r#"{% if call_info.local_alias is startingwith("sip:nope@") %}
+{"status": "success", "action": "reject", "result": {}}
+{% elif call_info.local_alias is startingwith("sip:vip@") %}
+{"status": "success", "action": "continue", "result": {"name": "VIP {{ call_info.remote_display_name }}", "service_tag": "vip", "service_type": "conference"}}
+{% elif service_config %}
+{"status": "success", "action": "continue", "result": {{ service_config|pex_update({"name": service_config.name ~ " via local policy"})|pex_to_json }}}
+{% else %}
+{"status": "success", "action": "continue"}
+{% endif %}"#;
+
+#[test]
+fn local_policy_changes_makes_and_rejects() {
+    let mut node = start_node();
+    // A bad script is refused when saved, naming the field and the position.
+    let (s, body) = node.post(&format!("{CONFIG}/policy_server/"), json!({"name": "Bad", "enable_internal_service_policy": true,
+        "internal_service_policy_template": "{\n  \"action\": {% if call_info.protocol %}\"reject\"\n}"}));
+    assert_eq!(s, 400, "{body}");
+    let text = body.to_string();
+    assert!(text.contains("internal_service_policy_template") && text.contains("line"), "{body}");
+
+    add_vmr(&node, "Nope Room", "nope");
+    use_profile(&node, json!({"name": "Local", "enable_internal_service_policy": true, "internal_service_policy_template": SCRIPT}));
+    node.expect_refusal(404, "nope");
+    // Changed: the sample VMR under another name.
+    let call = node.sipp("call_hangup.xml", "meet", &["-d", "2000"]);
+    let st = node.poll("/api/admin/status/v1/participant/", "the call", |v| objects(v).len() == 1);
+    assert_eq!(objects(&st)[0]["conference"], "Sample VMR via local policy");
+    call.success();
+    // Made: a service the database lacks, named from the call.
+    let call = node.sipp("call_hangup.xml", "vip", &["-d", "2000"]);
+    let st = node.poll("/api/admin/status/v1/participant/", "the VIP call", |v| objects(v).iter().any(|p| p["conference"] == "VIP Bob"));
+    assert!(!objects(&st).is_empty());
+    call.success();
+    // Unknown aliases stay unknown.
+    node.expect_refusal(404, "nobody-has-this");
+}
