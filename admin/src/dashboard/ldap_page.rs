@@ -178,7 +178,13 @@ async fn full_page(
     ctx.insert("preview_template".into(), json!(view.template_id));
     ctx.insert("preview_count".into(), json!(if view.count.is_empty() { DEFAULT_COUNT.to_string() } else { view.count }));
     ctx.insert("preview_errors".into(), json!(view.errors));
-    ctx.insert("preview".into(), json!(view.result));
+    let mut preview = json!(view.result);
+    // Host views by their dashboard names ("1 + 7"), as the VMR forms show them.
+    for row in preview.get_mut("entries").and_then(Value::as_array_mut).into_iter().flatten() {
+        let label = forms::choice_label(&text(&row["host_view"]));
+        row["host_view"] = json!(label);
+    }
+    ctx.insert("preview".into(), preview);
     ctx.insert("preview_failure".into(), json!(view.failure));
     render_page(req, session, "ldap-sync", status, "ldap_sync.html", ctx)
 }
