@@ -244,6 +244,10 @@ fn command_line_sync_preview_and_bind_errors() {
     assert!(ok, "{out}");
     assert!(out.contains("created 12") && out.contains("100%"), "{out}");
     assert_eq!(api.vmrs().len(), 12);
+    // The command line's result is saved too: the running manager shows it, newer than the
+    // failed sync it ran itself.
+    let st = api.get(&format!("status/v1/conference_sync/{id}/"));
+    assert_eq!((st["sync_status"].as_str(), st["vmrs_created"].as_u64()), (Some("SYNCED"), Some(12)), "{st}");
     let (ok, out) = run_convene(&["ldap", "sync", "--data-dir", d], "");
     assert!(ok && out.contains("unchanged 12"), "{out}");
     server.stop();
