@@ -1,5 +1,6 @@
 //! Shared helpers for Convene's end-to-end and storage tests.
 
+pub mod baresip;
 pub mod pg;
 pub mod storage_suite;
 pub mod server;
