@@ -178,3 +178,62 @@ fn a_crash_between_batches_leaves_whole_vmrs_and_the_next_sync_finishes() {
     assert_eq!((a.created, p.unchanged), (n - apply::BATCH, apply::BATCH));
     assert_eq!(snapshot_from(&db).owned.len(), n);
 }
+
+#[test]
+fn the_last_result_is_saved_and_the_newest_one_shown() {
+    use super::status::{self, SAVED_CLASHES, SyncRegistry, SyncStatus};
+    let (db, _dir) = db();
+    let finished = |status: &str, end: &str, clashes: usize| SyncStatus {
+        template_id: 5,
+        template_name: "Staff".into(),
+        sync_status: status.into(),
+        end_time: Some(end.into()),
+        clashes: (0..clashes).map(|i| plan::Clash { kind: "Alias clash".into(), entry: format!("uid={i}"), detail: "taken".into() }).collect(),
+        ..Default::default()
+    };
+    // Nothing saved, nothing in memory: absent.
+    let before = SyncRegistry::default();
+    assert!(before.latest(&db, &[5]).is_empty());
+
+    // A result saved by one process (or before a restart) is what a fresh registry shows.
+    status::persist(&db, &finished("SYNCED", "2026-11-25T10:00:00.000001", SAVED_CLASHES + 5)).unwrap();
+    let fresh = SyncRegistry::default();
+    let shown = fresh.latest(&db, &[5, 6]);
+    assert_eq!(shown.keys().copied().collect::<Vec<_>>(), [5]);
+    assert_eq!(shown[&5].sync_status, "SYNCED");
+    assert_eq!(shown[&5].clashes.len(), SAVED_CLASHES, "the saved list is capped");
+
+    // A running sync in memory wins over the saved result.
+    assert!(fresh.try_start(5, "Staff"));
+    assert_eq!(fresh.latest(&db, &[5])[&5].sync_status, "SYNCING");
+    // Finished in memory later than the saved one: the memory's; an even newer saved one
+    // (a sync run by `convene ldap sync`) wins over it.
+    fresh.update(5, |st| *st = finished("FAILED", "2026-11-25T11:00:00.000000", 0));
+    assert_eq!(fresh.latest(&db, &[5])[&5].sync_status, "FAILED");
+    status::persist(&db, &finished("SYNCED", "2026-11-25T12:00:00.000000", 1)).unwrap();
+    let shown = fresh.latest(&db, &[5]);
+    assert_eq!((shown[&5].sync_status.as_str(), shown[&5].clashes.len()), ("SYNCED", 1));
+}
+
+#[test]
+fn a_finished_sync_is_saved_even_when_it_fails() {
+    use super::status::SyncRegistry;
+    let (db, _dir) = db();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let src = config::create(&db, &convene_schema::resources::LDAP_SYNC_SOURCE, &json!({
+        "name": "Gone", "ldap_server": format!("ldap://127.0.0.1:{port}/"), "ldap_base_dn": "dc=example,dc=com", "ldap_use_starttls": false, "ldap_permit_no_tls": true,
+    }))
+    .unwrap();
+    let t = config::create(&db, &CONFERENCE_SYNC_TEMPLATE, &json!({"name": "T", "ldap_sync_source": src["resource_uri"], "conference_name": "{{uid}}"})).unwrap();
+    let id = t["id"].as_i64().unwrap();
+    let registry = std::sync::Arc::new(SyncRegistry::default());
+    let mut changes = registry.subscribe();
+    let done = super::spawn_sync(db.clone(), registry.clone(), id, "T").unwrap().join().unwrap();
+    assert_eq!(done.sync_status, "FAILED");
+    assert!(changes.has_changed().unwrap(), "progress is announced");
+    changes.borrow_and_update();
+    let saved = sync::load_statuses(&db, &[id]).unwrap();
+    assert_eq!(saved[&id]["sync_status"], "FAILED");
+    assert!(saved[&id]["sync_last_error_description"].as_str().unwrap().starts_with("Cannot connect to ldap://127.0.0.1:"), "{}", saved[&id]);
+    assert!(saved[&id]["end_time"].is_string());
+}
