@@ -167,6 +167,8 @@ fn local_policy_changes_makes_and_rejects() {
 
     add_vmr(&node, "Nope Room", "nope");
     use_profile(&node, json!({"name": "Local", "enable_internal_service_policy": true, "internal_service_policy_template": SCRIPT}));
+    let profiles = node.get(&format!("{CONFIG}/policy_server/?name=Local"));
+    try_it_page(&node, &objects(&profiles)[0]["id"].to_string());
     node.expect_refusal(404, "nope");
     // Changed: the sample VMR under another name.
     let call = node.sipp("call_hangup.xml", "meet", &["-d", "2000"]);
@@ -180,4 +182,37 @@ fn local_policy_changes_makes_and_rejects() {
     call.success();
     // Unknown aliases stay unknown.
     node.expect_refusal(404, "nobody-has-this");
+}
+
+/// The dashboard's "try it" form runs a profile's script on typed-in call parameters.
+fn try_it_page(node: &Node, profile_id: &str) {
+    let http = reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let base = &node.up.base;
+    let r = http.post(format!("{base}/admin/login")).form(&[("username", "admin"), ("password", sipp_harness::PW), ("next", "/admin/")]).send().unwrap();
+    let cookie = r.headers().get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).find(|c| c.starts_with("convene_session="))
+        .expect("a session cookie").split(';').next().unwrap().to_string();
+    let page = http.get(format!("{base}/admin/policy-try/")).header("Cookie", &cookie).send().unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let html = page.text().unwrap();
+    let csrf = html.split("name=\"csrf_token\" value=\"").nth(1).and_then(|s| s.split('"').next()).expect("a CSRF token").to_string();
+    let run = |script: &str, alias: &str| {
+        let r = http.post(format!("{base}/admin/policy-try/")).header("Cookie", &cookie)
+            .form(&[("csrf_token", csrf.as_str()), ("profile", profile_id), ("kind", "service"), ("script", script),
+                    ("local_alias", alias), ("remote_display_name", "Carol"), ("protocol", "sip")])
+            .send().unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    let (s, html) = run("", "sip:vip@example.com");
+    assert_eq!(s, 200, "{html}");
+    assert!(html.contains("VIP Carol") && html.contains("<strong>continue</strong>"), "{html}");
+    // With no configuration typed in, the database's for the alias: the sample VMR, renamed.
+    let (s, html) = run("", "sip:meet@example.com");
+    assert_eq!(s, 200);
+    assert!(html.contains("Sample VMR via local policy"), "{html}");
+    let (s, html) = run("", "sip:nope@example.com");
+    assert!(s == 200 && html.contains("<strong>reject</strong>"), "{html}");
+    // A failing script: the error and its line.
+    let (s, html) = run("ok\n{{ call_info.local_alias|pex_regex_replace('(', '') }}", "sip:x@y");
+    assert_eq!(s, 422, "{html}");
+    assert!(html.contains("line 2") && html.contains("regular expression"), "{html}");
 }

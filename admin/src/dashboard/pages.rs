@@ -247,7 +247,7 @@ pub const NAV: &[(&str, &[(&str, &str)])] = &[
             ("ivr-themes", "IVR themes"),
         ],
     ),
-    ("Call routing", &[("routing-rules", "Call routing rules"), ("policy-profiles", "Policy profiles")]),
+    ("Call routing", &[("routing-rules", "Call routing rules"), ("policy-profiles", "Policy profiles"), ("policy-try", "Try local policy")]),
     ("Platform", &[("locations", "System locations"), ("nodes", "Conferencing Nodes"), ("global", "Global settings")]),
     ("Directory", &[("ldap-sources", "LDAP sync sources"), ("ldap-templates", "LDAP sync templates"), ("ldap-sync", "LDAP sync")]),
 ];

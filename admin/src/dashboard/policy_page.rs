@@ -163,7 +163,7 @@ async fn full_page(req: &HttpRequest, session: &Session, state: &AppState, statu
     ctx.insert("default_script".into(), json!(local::DEFAULT_SERVICE_SCRIPT));
     ctx.insert("result".into(), json!(result));
     ctx.insert("errors".into(), json!(errors));
-    render_page(req, session, "policy-profiles", status, "policy.html", ctx)
+    render_page(req, session, "policy-try", status, "policy.html", ctx)
 }
 
 pub async fn page(req: HttpRequest, Authed(session): Authed, state: web::Data<AppState>) -> Result<HttpResponse, DashError> {
