@@ -227,3 +227,51 @@ fn a_new_speaker_re_points_the_pictures_without_rebuilding() {
     eprintln!("speaker switch visible after {took:?}");
     assert_eq!(media.counts(), (2, 2, 0, 0));
 }
+
+/// Pixels in the lower-left strip of the frame that are far from `colour` (text, or the text's
+/// shaded background).
+fn lower_left_not(f: &Frames, colour: [u8; 3]) -> Option<usize> {
+    let (w, h, _, _) = f.last.as_ref()?;
+    let (w, h) = (*w, *h);
+    let mut n = 0;
+    for y in (h - h / 8)..(h - 4) {
+        for x in 4..(w / 3) {
+            if !near(f.pixel(x, y)?, colour) {
+                n += 1;
+            }
+        }
+    }
+    Some(n)
+}
+
+#[test]
+fn names_are_drawn_on_the_video_only_with_overlay_text() {
+    init();
+    for (overlay, first_port) in [(true, 42_400), (false, 42_600)] {
+        let mut media = ConferenceMedia::new(MediaConfig { name_overlay: overlay, ..config(first_port) }).unwrap();
+        let remote = free_port();
+        let rx = receive_video(remote, VideoCodecSpec::Vp8, 96);
+        media.add_participant(ParticipantId(1), video_only(VideoCodecSpec::Vp8, remote)).unwrap();
+        let mut named = video_only(VideoCodecSpec::Vp8, free_port());
+        named.display_name = "Overlay Name".into();
+        let ports = media.add_participant(ParticipantId(2), named).unwrap();
+        let _tx = send_colour(RED, VideoCodecSpec::Vp8, 96, ports.video_rtp.unwrap());
+        let plan = media.plan(Layout::OneMainZeroPips, &people(&[2, 1]), &AssignOptions::default());
+        media.set_assignments(&plan).unwrap();
+        eventually(Duration::from_secs(8), || {
+            let f = rx.frames.lock().unwrap();
+            let (w, h, _, _) = f.last.as_ref().ok_or("no frame")?;
+            let centre = f.pixel(w / 2, h / 2).ok_or("no frame")?;
+            if !near(centre, rgb(RED)) {
+                return Err(format!("main pane centre {centre:?}"));
+            }
+            let marked = lower_left_not(&f, rgb(RED)).ok_or("no frame")?;
+            match (overlay, marked) {
+                (true, n) if n > 100 => Ok(()),
+                (false, 0..=20) => Ok(()),
+                (_, n) => Err(format!("overlay {overlay}: {n} non-red pixels in the lower left")),
+            }
+        })
+        .unwrap();
+    }
+}

@@ -107,6 +107,7 @@ impl GstMedia {
         };
         let host_layout = layout_or_default(&service.host_view);
         let guest_layout = if lecture { layout_or_default(&service.guest_view) } else { host_layout };
+        let config = MediaConfig { name_overlay: service.enable_overlay_text, ..config };
         GstMedia {
             config,
             media: None,

@@ -93,6 +93,10 @@ pub struct MediaConfig {
     pub level_interval: Duration,
     /// The Test Call's mirror delay.
     pub loopback_delay: Duration,
+    /// Draw each participant's name on their video (Pexip's `enable_overlay_text`). Drawn once
+    /// per participant on their decoded video, so it costs the same whatever the number of
+    /// pictures they appear in.
+    pub name_overlay: bool,
 }
 
 impl Default for MediaConfig {
@@ -108,6 +112,7 @@ impl Default for MediaConfig {
             mix_latency: Duration::from_millis(120),
             level_interval: Duration::from_millis(100),
             loopback_delay: Duration::from_secs(1),
+            name_overlay: false,
         }
     }
 }

@@ -286,6 +286,9 @@ impl ParticipantIsland {
             local.video_rtp = Some(port);
             local.video_rtcp = Some(if v.rtcp_mux { port } else { port + 1 });
             let (vin, vout, depay) = Self::video(&bin, &rtpbin, &p, id, v, rtp_src, rtcp_src, on_keyframe_request)?;
+            if config.name_overlay {
+                Self::name_overlay(&bin, &p, &media.display_name)?;
+            }
             video_out = Some(vout);
             vdepay = Some(depay);
             vin
@@ -463,6 +466,26 @@ impl ParticipantIsland {
             gst::PadProbeReturn::Ok
         });
         Ok((fanout, src, chain[0].clone()))
+    }
+
+    /// Puts the name in the lower left of the decoded video (between the I420 caps and the
+    /// appsink; textoverlay keeps I420).
+    fn name_overlay(bin: &gst::Bin, p: &str, name: &str) -> Result<(), ConferenceError> {
+        let Ok(text) = make("textoverlay", &format!("{p}-name")) else {
+            return Ok(()); // no pango (gstreamer1.0-x): no names, the video still flows
+        };
+        let gst_err = |e: gst::glib::BoolError| ConferenceError::Gst(e.to_string());
+        text.set_property("text", name);
+        text.set_property_from_str("valignment", "bottom");
+        text.set_property_from_str("halignment", "left");
+        text.set_property("shaded-background", true);
+        text.set_property("font-desc", "Sans 18");
+        let caps = bin.by_name(&format!("{p}-vcaps")).ok_or_else(|| ConferenceError::Gst("no video caps".into()))?;
+        let sink = bin.by_name(&format!("{p}-vout")).ok_or_else(|| ConferenceError::Gst("no video sink".into()))?;
+        caps.unlink(&sink);
+        bin.add(&text).map_err(gst_err)?;
+        gst::Element::link_many([&caps, &text, &sink]).map_err(gst_err)?;
+        Ok(())
     }
 
     /// A slate with the participant's name, for audio-only participants.
