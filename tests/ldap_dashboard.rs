@@ -148,10 +148,8 @@ fn events(site: &Site) -> mpsc::Receiver<String> {
             if let Some(d) = line.strip_prefix("data: ") {
                 data.push_str(d);
                 data.push('\n');
-            } else if line.is_empty() && !data.is_empty() {
-                if tx.send(unescape(&std::mem::take(&mut data))).is_err() {
-                    return;
-                }
+            } else if line.is_empty() && !data.is_empty() && tx.send(unescape(&std::mem::take(&mut data))).is_err() {
+                return;
             }
         }
     });
