@@ -119,8 +119,12 @@ fn external_policy_decides_calls() {
     assert_eq!(pr.param("unique_service_name"), Some("Policy Room"));
     assert_eq!(pr.param("local_alias"), Some("sip:policyroom@127.0.0.1"));
 
-    // redirect: a 302.
-    node.expect_refusal(302, "moved");
+    // redirect: a 302 to the new alias.
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(sipp_harness::sipp_dir().join("redirect.xml")).unwrap().replace("@CODE@", r"sip:meet@127\.0\.0\.1");
+    let scenario = tmp.path().join("redirect.xml");
+    std::fs::write(&scenario, text).unwrap();
+    sipp_harness::Sipp::start(&scenario, node.sip_port, "moved", &[]).success();
     // 404 from the policy server: the database decides (meet is the sample VMR, nobody is not).
     node.sipp("call_hangup.xml", "meet", &["-d", "100"]).success();
     node.expect_refusal(404, "nobody-has-this");
