@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 const PW: &str = "ldap-dashboard-password-1";
 /// Enough users that a sync takes long enough (a page of 7 entries per round trip) to be seen
 /// in progress.
-const USERS: usize = 1500;
+const USERS: usize = 3000;
 
 struct Site {
     client: Client,
@@ -253,11 +253,11 @@ fn ldap_sync_page_preview_sync_now_progress_clashes_and_restart() {
     assert!(!progress_seen.is_empty(), "the page showed the sync in progress");
     assert!(progress_seen.windows(2).all(|w| w[0] <= w[1]), "{progress_seen:?}");
     assert!(finished.contains("Synced with 2 problems"), "{finished}");
-    assert!(finished.contains("<dt>Created</dt><dd>1499</dd>") && finished.contains("<dt>Unchanged</dt><dd>0</dd>"), "{finished}");
+    assert!(finished.contains(&format!("<dt>Created</dt><dd>{}</dd>", USERS - 1)) && finished.contains("<dt>Unchanged</dt><dd>0</dd>"), "{finished}");
     assert!(finished.contains("\"user07\" is already used by \"Board room\"."), "{finished}");
     assert!(finished.contains("not overwriting manually created conference \"User08 Tester VMR\""), "{finished}");
-    assert!(finished.contains("1500 directory entries"), "{finished}");
-    assert_eq!(site.vmr_count(), 2 + 1499);
+    assert!(finished.contains(&format!("{USERS} directory entries")), "{finished}");
+    assert_eq!(site.vmr_count(), 2 + USERS as u64 - 1);
     drop(stream);
 
     // A restart of the Management Node: the last result is still on the page and in the API.
@@ -265,17 +265,17 @@ fn ldap_sync_page_preview_sync_now_progress_clashes_and_restart() {
     let server = start_manager(&data);
     let site = Site::login(client.clone(), &server.base);
     let c = card(&site.page(), id);
-    assert!(c.contains("Synced with 2 problems") && c.contains("<dt>Created</dt><dd>1499</dd>"), "{c}");
+    assert!(c.contains("Synced with 2 problems") && c.contains(&format!("<dt>Created</dt><dd>{}</dd>", USERS - 1)), "{c}");
     assert!(c.contains("\"user07\" is already used by \"Board room\"."), "{c}");
     let (s, st) = site.api("GET", &format!("status/v1/conference_sync/{id}/"), None);
     assert_eq!(s, 200);
-    assert_eq!((st["sync_status"].as_str(), st["vmrs_created"].as_u64(), st["sync_errors"].as_u64()), (Some("SYNCED"), Some(1499), Some(2)), "{st}");
+    assert_eq!((st["sync_status"].as_str(), st["vmrs_created"].as_u64(), st["sync_errors"].as_u64()), (Some("SYNCED"), Some(USERS as u64 - 1), Some(2)), "{st}");
 
     // A second sync: nothing to do.
     site.sync_now(id);
     let st = site.wait_synced(id);
-    assert_eq!((st["vmrs_unchanged"].as_u64(), st["vmrs_created"].as_u64()), (Some(1499), Some(0)), "{st}");
-    assert!(card(&site.page(), id).contains("<dt>Unchanged</dt><dd>1499</dd>"));
+    assert_eq!((st["vmrs_unchanged"].as_u64(), st["vmrs_created"].as_u64()), (Some(USERS as u64 - 1), Some(0)), "{st}");
+    assert!(card(&site.page(), id).contains(&format!("<dt>Unchanged</dt><dd>{}</dd>", USERS - 1)));
 
     // A wrong bind password, then a stopped server: each shown clearly on the page.
     site.api_ok("PATCH", &source_path, json!({"ldap_bind_password": "not-the-password"}));
@@ -290,6 +290,6 @@ fn ldap_sync_page_preview_sync_now_progress_clashes_and_restart() {
     assert_eq!(site.wait_synced(id)["sync_status"], "FAILED");
     let c = card(&site.page(), id);
     assert!(c.contains("Cannot connect to ldap://127.0.0.1:"), "{c}");
-    assert_eq!(site.vmr_count(), 2 + 1499, "failed syncs delete nothing");
+    assert_eq!(site.vmr_count(), 2 + USERS as u64 - 1, "failed syncs delete nothing");
     server.stop();
 }

@@ -29,7 +29,7 @@ pub const URL: &str = "/admin/ldap-sync/";
 pub const SHOWN_CLASHES: usize = 200;
 const KEEPALIVE: Duration = Duration::from_secs(15);
 /// Progress reports arriving closer together than this are sent as one.
-const COALESCE: Duration = Duration::from_millis(250);
+const COALESCE: Duration = Duration::from_millis(150);
 
 /// The routes of this page (registered before the generic `/{page}/` ones).
 pub fn routes(cfg: &mut web::ServiceConfig) {
