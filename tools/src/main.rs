@@ -5,6 +5,7 @@ mod bench_media;
 mod ldap_cmd;
 mod settings;
 mod setup;
+mod testclient;
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -49,6 +50,8 @@ enum Command {
     /// Benchmarks.
     #[command(subcommand)]
     Bench(bench_media::BenchCommand),
+    /// A SIP test endpoint: sends a coloured picture, checks the composite it gets back.
+    Testclient(testclient::TestClientArgs),
 }
 
 #[derive(Subcommand)]
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
         }
         Command::Ldap(c) => ldap_cmd::run(c, file),
         Command::Bench(c) => bench_media::run(c),
+        Command::Testclient(a) => testclient::run(a).and_then(|ok| if ok { Ok(()) } else { Err("the expectations did not hold".into()) }),
         Command::Db(DbCommand::Migrate(o)) => {
             let s = Settings::resolve(file, o);
             open_db(&s).map(|_| println!("Database at {} is up to date.", s.database_display()))
