@@ -290,6 +290,9 @@ fn ldap_sync_page_preview_sync_now_progress_clashes_and_restart() {
     assert_eq!(site.wait_synced(id)["sync_status"], "FAILED");
     let c = card(&site.page(), id);
     assert!(c.contains("Cannot connect to ldap://127.0.0.1:"), "{c}");
+    let (s, v) = site.api("POST", "command/v1/conference/sync_preview/", Some(json!({"conference_sync_template_id": id})));
+    assert_eq!(s, 503, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("Cannot connect to ldap://127.0.0.1:"), "{v}");
     assert_eq!(site.vmr_count(), 2 + USERS as u64 - 1, "failed syncs delete nothing");
     server.stop();
 }
