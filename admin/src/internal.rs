@@ -98,3 +98,41 @@ async fn global(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResp
     let g = blocking(move || config::global(&db).map_err(|e| ApiError::Internal(e.to_string()))).await?;
     Ok(HttpResponse::Ok().json(g))
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{App, test, web};
+    use convene_schema::Db;
+    use convene_schema::resources::{POLICY_SERVER, SYSTEM_LOCATION, WORKER_VM};
+    use convene_schema::store::{config, secrets};
+    use serde_json::{Value, json};
+
+    use crate::AppState;
+
+    /// A separate node reads its location and policy profile (password included) here.
+    #[actix_rt::test]
+    async fn node_policy_profile() {
+        secrets::install_key([9; 32]);
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path().join("c.sqlite3").to_str().unwrap()).unwrap();
+        let ps = config::create(&db, &POLICY_SERVER, &json!({"name": "P", "url": "http://p.example.com", "password": "s3cret", "enable_service_lookup": true})).unwrap();
+        let loc = config::create(&db, &SYSTEM_LOCATION, &json!({"name": "Oslo", "policy_server": ps["resource_uri"]})).unwrap();
+        config::create(&db, &WORKER_VM, &json!({"name": "n1", "hostname": "n1", "address": "10.1.1.1", "system_location": loc["resource_uri"]})).unwrap();
+        let state = AppState::new(db, "node-secret");
+        let app = test::init_service(App::new().app_data(web::Data::new(state)).configure(crate::configure)).await;
+        let req = test::TestRequest::get().uri("/api/internal/v1/nodes/n1/policy").to_request();
+        assert_eq!(test::call_service(&app, req).await.status().as_u16(), 401);
+        let req = test::TestRequest::get().uri("/api/internal/v1/nodes/n1/policy").insert_header((super::SECRET_HEADER, "node-secret")).to_request();
+        let resp = test::call_service(&app, req).await;
+        assert_eq!(resp.status().as_u16(), 200);
+        let v: Value = test::read_body_json(resp).await;
+        assert_eq!(v["node"], json!({"location": "Oslo", "node_ip": "10.1.1.1"}));
+        assert_eq!(v["profile"]["url"], "http://p.example.com");
+        assert_eq!(v["profile"]["password"], "s3cret");
+        assert_eq!(v["profile"]["enable_service_lookup"], true);
+        // An unknown node: no location, no policy.
+        let req = test::TestRequest::get().uri("/api/internal/v1/nodes/nobody/policy").insert_header((super::SECRET_HEADER, "node-secret")).to_request();
+        let v: Value = test::read_body_json(test::call_service(&app, req).await).await;
+        assert_eq!(v["profile"], Value::Null);
+    }
+}

@@ -121,6 +121,33 @@ mod tests {
         assert_eq!(uri_id(&json!("")), None);
     }
 
+    /// A node's location and profile, from a real (SQLite) database.
+    #[test]
+    fn loads_from_the_database() {
+        use convene_schema::store::secrets;
+        secrets::install_key([7; 32]);
+        let path = std::env::temp_dir().join(format!("convene-policy-profile-{}.sqlite3", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let db = Db::open(path.to_str().unwrap()).unwrap();
+        assert_eq!(load(&db, "node1").unwrap(), NodePolicy::default());
+        let ps = config::create(&db, &POLICY_SERVER, &json!({"name": "P", "url": "http://policy.example.com", "username": "u", "password": "pw-1",
+            "enable_service_lookup": true, "enable_internal_service_policy": true, "internal_service_policy_template": "{{ 1 }}"})).unwrap();
+        let loc = config::create(&db, &SYSTEM_LOCATION, &json!({"name": "Oslo", "policy_server": ps["resource_uri"]})).unwrap();
+        config::create(&db, &WORKER_VM, &json!({"name": "node1", "hostname": "node1", "address": "10.0.0.5", "system_location": loc["resource_uri"]})).unwrap();
+        let p = load(&db, "node1").unwrap();
+        assert_eq!(p.node, NodeIdentity { location: "Oslo".into(), node_ip: "10.0.0.5".into() });
+        let prof = p.profile.expect("a profile");
+        assert_eq!((prof.url.as_str(), prof.username.as_str(), prof.password.as_str()), ("http://policy.example.com", "u", "pw-1"));
+        assert!(prof.external_service() && prof.local_service() == Some("{{ 1 }}"));
+        // A location without a profile: the location, no policy.
+        let loc2 = config::create(&db, &SYSTEM_LOCATION, &json!({"name": "Bergen"})).unwrap();
+        config::create(&db, &WORKER_VM, &json!({"name": "node2", "hostname": "node2", "address": "10.0.0.6", "system_location": loc2["resource_uri"]})).unwrap();
+        let p = load(&db, "node2").unwrap();
+        assert_eq!((p.node.location.as_str(), p.profile), ("Bergen", None));
+        drop(db);
+        let _ = std::fs::remove_file(&path);
+    }
+
     #[test]
     fn switches() {
         let p = PolicyProfile::from_json(&json!({"url": "http://x", "enable_service_lookup": true, "enable_internal_service_policy": true, "internal_service_policy_template": " "}), None);
