@@ -126,6 +126,11 @@ fn opus_vp8_and_pcmu_h264_endpoints_meet_with_media_both_ways() {
             peer.wait_media_from_node(20, stream, 20);
         }
     }
+    // The Status API shows the measured bitrates both ways.
+    let ps = node.participants("bitrates in the status", |p| {
+        p.len() == 2 && p.iter().all(|p| p["rx_bandwidth"].as_u64() > Some(20) && p["tx_bandwidth"].as_u64() > Some(20))
+    });
+    assert!(ps.iter().all(|p| p["rx_bandwidth"].as_u64() < Some(5000)), "{ps:?}");
     // Each decodes the composite the node sends: a picture size within what it offered.
     let deadline = Instant::now() + Duration::from_secs(10);
     while !(alice.log().contains("receiving with resolution") && bob.log().contains("receiving with resolution")) {

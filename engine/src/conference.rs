@@ -276,6 +276,7 @@ impl ConferenceActor {
 
     fn participant_json(&self, m: &Member) -> Value {
         let s = &m.status;
+        let rates = self.media.bitrates(s.id).unwrap_or((0, 0));
         let mut streams = Vec::new();
         if let Some(c) = &s.audio_codec {
             streams.push(json!({"type": "audio", "codec": c}));
@@ -306,8 +307,8 @@ impl ConferenceActor {
             "connect_time": s.connect_time.clone().unwrap_or_else(|| s.start_time.clone()),
             "vendor": s.vendor,
             "encryption": "Off",
-            "rx_bandwidth": 0,
-            "tx_bandwidth": 0,
+            "rx_bandwidth": rates.0,
+            "tx_bandwidth": rates.1,
             "license_count": 1,
             "media_streams": streams,
         })
@@ -413,6 +414,12 @@ impl Actor for ConferenceActor {
         tracing::info!(conference = %self.service.name, id = %self.id, "conference started");
         self.media.start_events(ctx.address().recipient());
         ctx.run_interval(TICK, |act, _| act.media.tick());
+        // Bitrates change without any event: report them every few seconds.
+        ctx.run_interval(std::time::Duration::from_secs(3), |act, _| {
+            if !act.members.is_empty() {
+                act.report();
+            }
+        });
     }
 
     fn stopped(&mut self, _: &mut Context<Self>) {

@@ -91,6 +91,10 @@ pub struct GstMedia {
     loopback: bool,
     applied_video: Option<EncoderPlan>,
     applied_audio: Option<MixPlan>,
+    /// Byte counters at the last rate measurement, and when it was.
+    traffic: HashMap<ParticipantId, (u64, u64)>,
+    rates: HashMap<ParticipantId, (u32, u32)>,
+    measured: Instant,
 }
 
 fn layout_or_default(name: &str) -> Layout {
@@ -125,6 +129,9 @@ impl GstMedia {
             loopback: service.service_type == "test_call",
             applied_video: None,
             applied_audio: None,
+            traffic: HashMap::new(),
+            rates: HashMap::new(),
+            measured: Instant::now(),
         }
     }
 
@@ -233,6 +240,26 @@ impl GstMedia {
                 None => m.screen = None,
             }
         }
+    }
+}
+
+impl GstMedia {
+    /// Updates the bitrates from the byte counters, about once a second.
+    fn measure_rates(&mut self) {
+        let elapsed = self.measured.elapsed().as_secs_f64();
+        let Some(media) = self.media.as_ref() else { return };
+        if elapsed < 1.0 {
+            return;
+        }
+        self.measured = Instant::now();
+        let kbps = |bytes: u64| (bytes as f64 * 8.0 / 1000.0 / elapsed).round() as u32;
+        for id in self.members.keys() {
+            let Some((rx, tx)) = media.traffic(*id) else { continue };
+            let (prx, ptx) = self.traffic.insert(*id, (rx, tx)).unwrap_or((rx, tx));
+            self.rates.insert(*id, (kbps(rx.saturating_sub(prx)), kbps(tx.saturating_sub(ptx))));
+        }
+        self.traffic.retain(|id, _| self.members.contains_key(id));
+        self.rates.retain(|id, _| self.members.contains_key(id));
     }
 }
 
@@ -352,6 +379,7 @@ impl MediaHandle for GstMedia {
             .filter(|(_, m)| m.tracked)
             .map(|(id, m)| (Self::layout_participant(*id, m), levels.get(id).copied().unwrap_or(AudioLevel::SILENCE)))
             .collect();
+        self.measure_rates();
         self.tracker.update(now, heard.iter().map(|(p, l)| (p.id, *l)));
         self.selector.update(now, &heard);
         self.replan();
@@ -369,6 +397,10 @@ impl MediaHandle for GstMedia {
 
     fn guest_layout(&self) -> Layout {
         self.guest_layout
+    }
+
+    fn bitrates(&self, participant: Uuid) -> Option<(u32, u32)> {
+        self.ids.get(&participant).and_then(|id| self.rates.get(id)).copied()
     }
 }
 

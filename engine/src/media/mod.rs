@@ -119,6 +119,10 @@ pub trait MediaHandle: Send {
     fn host_layout(&self) -> Layout {
         Layout::default()
     }
+    /// Each participant's measured RTP bitrates, kbit/s: (received, sent).
+    fn bitrates(&self, _participant: Uuid) -> Option<(u32, u32)> {
+        None
+    }
     /// The layout Guests see.
     fn guest_layout(&self) -> Layout {
         Layout::default()

@@ -512,6 +512,12 @@ impl ConferenceMedia {
         self.participants.get(&id).map(|p| p.ports)
     }
 
+    /// RTP bytes received from and sent to a participant so far (all streams).
+    pub fn traffic(&self, id: ParticipantId) -> Option<(u64, u64)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.participants.get(&id).map(|p| (p.traffic.rx.load(Relaxed), p.traffic.tx.load(Relaxed)))
+    }
+
     /// Mutes or unmutes a participant's contribution to every mix (their level is still reported).
     pub fn set_muted(&mut self, id: ParticipantId, muted: bool) {
         if let Some(a) = self.participants.get(&id).and_then(|p| p.audio_in.as_ref()) {

@@ -164,6 +164,30 @@ pub(crate) struct ParticipantIsland {
     /// Encoded video to send.
     pub(crate) video_out: Option<gst_app::AppSrc>,
     video_depay: Option<gst::Element>,
+    /// RTP bytes received and sent, all streams.
+    pub(crate) traffic: Arc<Traffic>,
+}
+
+/// Byte counters of a participant's RTP, for the bitrates in the status.
+#[derive(Debug, Default)]
+pub(crate) struct Traffic {
+    pub(crate) rx: std::sync::atomic::AtomicU64,
+    pub(crate) tx: std::sync::atomic::AtomicU64,
+}
+
+/// Counts the bytes of every buffer through `pad` into `counter`.
+fn count_bytes(pad: &gst::Pad, traffic: &Arc<Traffic>, rx: bool) {
+    let t = traffic.clone();
+    pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST, move |_, info| {
+        let n = match &info.data {
+            Some(gst::PadProbeData::Buffer(b)) => b.size() as u64,
+            Some(gst::PadProbeData::BufferList(l)) => l.calculate_size() as u64,
+            _ => 0,
+        };
+        let c = if rx { &t.rx } else { &t.tx };
+        c.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        gst::PadProbeReturn::Ok
+    });
 }
 
 fn udpsink(name: &str, socket_from: &gst::Element, to: SocketAddr) -> Result<gst::Element, ConferenceError> {
@@ -348,6 +372,14 @@ impl ParticipantIsland {
             }
         });
 
+        let traffic = Arc::new(Traffic::default());
+        for (name, pad, rx) in
+            [("a-rtpsrc", "src", true), ("v-rtpsrc", "src", true), ("artpsink", "sink", false), ("vrtpsink", "sink", false)]
+        {
+            if let Some(pad) = bin.by_name(&format!("{p}-{name}")).and_then(|e| e.static_pad(pad)) {
+                count_bytes(&pad, &traffic, rx);
+            }
+        }
         Ok(ParticipantIsland {
             bin,
             media: media.clone(),
@@ -357,6 +389,7 @@ impl ParticipantIsland {
             audio_out,
             video_out,
             video_depay: vdepay,
+            traffic,
         })
     }
 
