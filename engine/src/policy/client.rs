@@ -74,4 +74,52 @@ mod tests {
         assert_eq!(url("http://p.example.com/", SERVICE_CONFIGURATION), "http://p.example.com/policy/v1/service/configuration");
         assert_eq!(url(" http://p/base ", PARTICIPANT_PROPERTIES), "http://p/base/policy/v1/participant/properties");
     }
+
+    /// A loopback server that answers every connection with `answer` after `delay` (or never).
+    async fn server(answer: Vec<u8>, delay: Option<Duration>) -> String {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = l.accept().await {
+                let answer = answer.clone();
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf).await;
+                    match delay {
+                        Some(d) => tokio::time::sleep(d).await,
+                        None => std::future::pending::<()>().await,
+                    }
+                    let _ = s.write_all(&answer).await;
+                });
+            }
+        });
+        url
+    }
+
+    fn profile(url: String) -> PolicyProfile {
+        PolicyProfile { url, enable_service_lookup: true, ..Default::default() }
+    }
+
+    #[actix_rt::test]
+    async fn answers_limits_and_time_outs() {
+        let ok = br#"{"status":"success","action":"reject"}"#;
+        let resp = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{}", ok.len(), String::from_utf8_lossy(ok));
+        let url = server(resp.into_bytes(), Some(Duration::ZERO)).await;
+        assert_eq!(ask(&profile(url), SERVICE_CONFIGURATION, &[("local_alias", "sip:a@b".into())], TIMEOUT).await, Ok(Verdict::Reject));
+        // A server that never answers costs the time limit, no more.
+        let url = server(Vec::new(), None).await;
+        let started = std::time::Instant::now();
+        let e = ask(&profile(url), SERVICE_CONFIGURATION, &[], Duration::from_millis(300)).await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(2), "{e}");
+        // An endless body is cut off.
+        let mut big = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", MAX_BODY * 4).into_bytes();
+        big.extend(std::iter::repeat_n(b' ', MAX_BODY * 4));
+        let url = server(big, Some(Duration::ZERO)).await;
+        let e = ask(&profile(url), SERVICE_CONFIGURATION, &[], TIMEOUT).await.unwrap_err();
+        assert!(e.contains("larger"), "{e}");
+        // Not HTTP at all.
+        let url = server(b"SSH-2.0-OpenSSH\r\n".to_vec(), Some(Duration::ZERO)).await;
+        assert!(ask(&profile(url), SERVICE_CONFIGURATION, &[], TIMEOUT).await.is_err());
+    }
 }

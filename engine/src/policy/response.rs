@@ -125,4 +125,48 @@ mod tests {
         }
         assert!(parse_value(&json!({"status": "success", "action": "redirect", "result": {"new_alias": "x".repeat(300)}})).is_err());
     }
+
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)),
+            prop_oneof![Just("success".to_string()), Just("continue".to_string()), Just("reject".to_string()), Just("redirect".to_string()), ".{0,30}"]
+                .prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 40, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::vec(
+                    (prop_oneof![Just("status".to_string()), Just("action".to_string()), Just("result".to_string()), Just("name".to_string()),
+                                 Just("service_type".to_string()), Just("pin".to_string()), Just("new_alias".to_string()),
+                                 Just("participant_limit".to_string()), Just("remote_display_name".to_string()), "[a-z_]{1,12}"], inner),
+                    0..6
+                )
+                .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Whatever a policy server sends, reading it and applying it never panics.
+        #[test]
+        fn any_answer_is_handled(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200), v in json_value(), status in 100u16..600) {
+            let _ = parse_http(status, &body);
+            let text = v.to_string();
+            if let Ok(Verdict::Continue(Some(r))) = parse_http(200, text.as_bytes()) {
+                let _ = crate::policy::apply::from_policy(&r);
+                let _ = crate::policy::participant_properties(&r);
+            }
+            if let Some(o) = v.as_object() {
+                let _ = crate::policy::apply::from_policy(o);
+                let _ = crate::policy::participant_properties(o);
+                if let Some(Value::Object(r)) = o.get("result") {
+                    let _ = crate::policy::apply::from_policy(r);
+                }
+            }
+        }
+    }
 }
