@@ -271,6 +271,8 @@ impl Case {
 #[derive(Debug, Clone, Copy)]
 struct Run {
     cpu_per_s: f64,
+    /// CPU-s/s by what the threads work on ([`gst::CATEGORIES`]).
+    by_category: [f64; 7],
     rss_kib: u64,
     base_rss_kib: u64,
     threads: u64,
@@ -303,20 +305,43 @@ fn measure(
     warmup: f64,
     seconds: f64,
     frames: &mut dyn FnMut() -> Result<Option<[u64; 3]>, String>,
-) -> Result<(f64, Totals, f64, Option<[u64; 3]>), String> {
+) -> Result<Measured, String> {
     std::thread::sleep(Duration::from_secs_f64(warmup));
     let f0 = frames()?;
+    let threads0 = io::thread_cpu(pid);
     let (c0, d0, t0) = (io::cpu_seconds(pid).ok_or("process gone")?, drains.totals(), Instant::now());
     std::thread::sleep(Duration::from_secs_f64(seconds));
     let (c1, d1, wall) = (io::cpu_seconds(pid).ok_or("process gone")?, drains.totals(), t0.elapsed().as_secs_f64());
+    let threads1 = io::thread_cpu(pid);
     let f1 = frames()?;
     let counted = f0.zip(f1).map(|(a, b)| [b[0] - a[0], b[1] - a[1], b[2] - a[2]]);
-    Ok(((c1 - c0) / wall, d1 - d0, wall, counted))
+    let mut by_category = [0.0; 7];
+    for (tid, name, secs) in threads1 {
+        let before = threads0.iter().find(|(t, ..)| *t == tid).map(|(.., s)| *s).unwrap_or(0.0);
+        by_category[gst::category(&name)] += (secs - before) / wall;
+        if std::env::var_os("CONVENE_BENCH_THREADS").is_some() && secs > before {
+            eprintln!("    thread {name:<16} {:.3} CPU-s/s -> {}", (secs - before) / wall, gst::CATEGORIES[gst::category(&name)]);
+        }
+    }
+    // Threads that ended during the window, and tick rounding: keep the columns adding up.
+    let named: f64 = by_category[..6].iter().sum();
+    by_category[6] = ((c1 - c0) / wall - named).max(0.0);
+    Ok(Measured { cpu_per_s: (c1 - c0) / wall, got: d1 - d0, wall, counted, by_category })
 }
 
-fn finish_run(pid: u32, cpu_per_s: f64, got: Totals, wall: f64, n: usize, base_rss_kib: u64) -> Run {
+struct Measured {
+    cpu_per_s: f64,
+    got: Totals,
+    wall: f64,
+    counted: Option<[u64; 3]>,
+    by_category: [f64; 7],
+}
+
+fn finish_run(pid: u32, m: &Measured, n: usize, base_rss_kib: u64) -> Run {
+    let (got, wall) = (m.got, m.wall);
     Run {
-        cpu_per_s,
+        cpu_per_s: m.cpu_per_s,
+        by_category: m.by_category,
         rss_kib: io::rss_kib(pid).unwrap_or(0),
         base_rss_kib,
         threads: io::threads(pid).unwrap_or(0),
@@ -383,9 +408,10 @@ fn run_engine(case: &Case, inputs: &Inputs, drains: &Drains, a: &MediaArgs, firs
         let v: Vec<u64> = l.split_whitespace().skip(1).filter_map(|s| s.parse().ok()).collect();
         Ok(Some([v[0], v[1], v[2]]))
     };
-    let (cpu, got, wall, counted) = measure(pid, drains, a.warmup, a.seconds, &mut frames)?;
-    let mut run = finish_run(pid, cpu, got, wall, case.n, base_rss);
-    if let Some([d, c, e]) = counted {
+    let m = measure(pid, drains, a.warmup, a.seconds, &mut frames)?;
+    let mut run = finish_run(pid, &m, case.n, base_rss);
+    let wall = m.wall;
+    if let Some([d, c, e]) = m.counted {
         let k = case.plan.encoders.len() as f64;
         run.engine_fps = Some([d as f64 / wall / case.n as f64, c as f64 / wall / k, e as f64 / wall / k]);
     }
@@ -452,8 +478,8 @@ fn run_gst(case: &Case, inputs: &Inputs, drains: &Drains, a: &MediaArgs, base_rs
     std::thread::sleep(Duration::from_millis(200));
     let targets = ports.iter().map(|(v, au)| Target { video: localhost(*v), audio: localhost(*au) }).collect();
     let sender = Sender::start(inputs.video.clone(), inputs.audio.clone(), targets);
-    let (cpu, got, wall, _) = measure(pid, drains, a.warmup, a.seconds, &mut || Ok(None))?;
-    let run = finish_run(pid, cpu, got, wall, case.n, base_rss);
+    let m = measure(pid, drains, a.warmup, a.seconds, &mut || Ok(None))?;
+    let run = finish_run(pid, &m, case.n, base_rss);
     sender.stop()?;
     if let Some(status) = child.0.try_wait().map_err(|e| e.to_string())? {
         return Err(format!("gst-launch-1.0 exited during the run ({status})"));
@@ -472,6 +498,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 struct Summary {
     cpu: f64,
+    by_category: [f64; 7],
     rss_per_participant_mib: f64,
     rss_mib: f64,
     threads: u64,
@@ -486,6 +513,7 @@ fn summarize(runs: &[Run], n: usize) -> Summary {
     let spread = cpus.iter().cloned().fold(f64::MIN, f64::max) - cpus.iter().cloned().fold(f64::MAX, f64::min);
     Summary {
         cpu: median(cpus),
+        by_category: std::array::from_fn(|k| median(runs.iter().map(|r| r.by_category[k]).collect())),
         rss_per_participant_mib: median(
             runs.iter().map(|r| (r.rss_kib.saturating_sub(r.base_rss_kib)) as f64 / 1024.0 / n as f64).collect(),
         ),
@@ -657,6 +685,16 @@ fn report(rows: &[(Case, Summary, Summary)], a: &MediaArgs) {
             g.audio_pps
         );
     }
+    println!();
+    println!("Where the CPU goes (CPU-s/s by thread, engine / gst-launch; decoding runs on the jitter buffer threads):");
+    println!("| participants | picture | {} |", gst::CATEGORIES.join(" | "));
+    println!("|---:|---|{}", "---:|".repeat(gst::CATEGORIES.len()));
+    for (c, e, g) in rows {
+        let cells: Vec<String> =
+            (0..gst::CATEGORIES.len()).map(|k| format!("{:.3} / {:.3}", e.by_category[k], g.by_category[k])).collect();
+        println!("| {} | {} | {} |", c.n, c.label(), cells.join(" | "));
+    }
+    println!();
     let mut sizes: Vec<String> = rows.iter().map(|(c, ..)| c.label()).collect();
     sizes.dedup();
     for size in sizes {

@@ -39,7 +39,8 @@ fn clients(ids: &[ParticipantId], port: impl Fn(usize) -> u16) -> String {
 pub fn describe(s: &Spec) -> String {
     let mut d = String::new();
     let lat = |ms: u32| ms as u64 * 1_000_000;
-    let bridge = "queue max-size-time=300000000 max-size-buffers=0 max-size-bytes=0 leaky=downstream";
+    // Queues are named for what they feed, so their streaming threads can be told apart.
+    let bridge = |name: String| format!("queue name={name} max-size-time=300000000 max-size-buffers=0 max-size-bytes=0 leaky=downstream");
     // Who is mixed (their decoded audio goes to a tee); the others' audio is decoded and metered only.
     let mixed: Vec<ParticipantId> = {
         let mut v: Vec<ParticipantId> = s.mix.mixes.iter().flat_map(|m| m.inputs.iter().copied()).collect();
@@ -93,15 +94,16 @@ pub fn describe(s: &Spec) -> String {
                 r.h,
                 pane.zorder + 1
             );
-            let _ = write!(links, " v{}. ! {bridge} ! c{k}.sink_{j}", index(id));
+            let _ = write!(links, " v{}. ! {} ! c{k}.sink_{j}", index(id), bridge(format!("qp{k}_{j}")));
         }
         let t = enc.tier;
         let _ = write!(
             d,
-            " ! video/x-raw,format=I420,width={w},height={h},framerate={fps}/1,pixel-aspect-ratio=1/1 ! {bridge} ! \
+            " ! video/x-raw,format=I420,width={w},height={h},framerate={fps}/1,pixel-aspect-ratio=1/1 ! {} ! \
              vp8enc deadline=1 cpu-used=8 error-resilient=default end-usage=cbr target-bitrate={} \
              keyframe-max-dist={} lag-in-frames=0 threads=1 ! rtpvp8pay pt=96 picture-id-mode=15-bit mtu=1400 ! \
              multiudpsink clients={} sync=false async=false{links}",
+            bridge(format!("qe{k}")),
             t.bitrate_kbps * 1000,
             (fps * 3).max(1),
             clients(&enc.viewers, |i| s.outputs[i].0),
@@ -116,15 +118,44 @@ pub fn describe(s: &Spec) -> String {
         let _ = write!(
             d,
             " audiomixer name=m{m} latency={} output-buffer-duration=20000000 start-time-selection=first ! \
-             audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=1 ! {bridge} ! audioconvert ! audioresample ! \
+             audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=1 ! {} ! audioconvert ! audioresample ! \
              audio/x-raw,format=S16LE,rate=48000,channels=1 ! opusenc bitrate=32000 audio-type=voice frame-size=20 ! \
              rtpopuspay pt=111 ! multiudpsink clients={} sync=false async=false",
             lat(s.mix_ms),
+            bridge(format!("qa{m}")),
             clients(&listeners, |i| s.outputs[i].1),
         );
         for id in &mix.inputs {
-            let _ = write!(d, " a{}. ! {bridge} ! m{m}.", index(*id));
+            let _ = write!(d, " a{}. ! {} ! m{m}.", index(*id), bridge(format!("qm{m}_{}", index(*id))));
         }
     }
     d
+}
+
+/// What a streaming thread of either side works on, from its name (GStreamer names a pad's
+/// task thread after the pad: `element:src`, cut to 15 bytes).
+pub const CATEGORIES: [&str; 7] =
+    ["receive + decode", "composite", "video encode", "per-viewer send", "audio mix", "audio encode", "other / unattributed"];
+
+pub fn category(thread: &str) -> usize {
+    let el = thread.split(':').next().unwrap_or(thread);
+    let digits_after = |prefix: &str| el.strip_prefix(prefix).is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()));
+    if el.starts_with("rtpjitterbuffer") || el.starts_with("udpsrc") || el.starts_with("rtpsession") || el == "timer"
+        || (digits_after("p") && (el.ends_with("rtpsrc") || el.ends_with("rtcpsrc") || el.ends_with("rtcpsr") || el.ends_with("rtpsr")))
+    {
+        0
+    } else if digits_after("pic") || digits_after("qp") || digits_after("c") || el.starts_with("pool-") {
+        // (`pool-…`: GLib pool threads, in these pipelines the compositors' blending workers.)
+        1
+    } else if digits_after("venc") || digits_after("qe") {
+        2
+    } else if digits_after("p") && (el.contains("-vsend") || el.contains("-asend")) {
+        3
+    } else if digits_after("mix") || digits_after("qm") || digits_after("m") {
+        4
+    } else if digits_after("aenc") || digits_after("qa") {
+        5
+    } else {
+        6
+    }
 }

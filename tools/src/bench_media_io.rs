@@ -373,3 +373,22 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
 pub fn threads(pid: u32) -> Option<u64> {
     status_field(pid, "Threads:")
 }
+
+/// Every thread of a process: (thread id, name, user + system CPU seconds).
+pub fn thread_cpu(pid: u32) -> Vec<(u32, String, f64)> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
+    let mut out = Vec::new();
+    for entry in dir.flatten() {
+        let Ok(tid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        let name = stat[open + 1..close].to_string();
+        let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        let (Some(u), Some(s)) = (f.get(11).and_then(|v| v.parse::<f64>().ok()), f.get(12).and_then(|v| v.parse::<f64>().ok()))
+        else {
+            continue;
+        };
+        out.push((tid, name, (u + s) / clock_ticks()));
+    }
+    out
+}
