@@ -2,7 +2,6 @@
 //! the answer's size, so a slow or hostile server costs a call a bounded wait and never blocks
 //! the node's actors (the request runs on the runtime, not on an actor's thread).
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::profile::PolicyProfile;
@@ -16,16 +15,18 @@ pub const MAX_BODY: usize = 256 * 1024;
 pub const SERVICE_CONFIGURATION: &str = "/policy/v1/service/configuration";
 pub const PARTICIPANT_PROPERTIES: &str = "/policy/v1/participant/properties";
 
-fn client() -> &'static reqwest::Client {
-    static C: OnceLock<reqwest::Client> = OnceLock::new();
-    C.get_or_init(|| {
-        reqwest::Client::builder()
+/// One client (and connection pool) per thread: pooled connections belong to the runtime that
+/// made them, and a node's calls all run on its supervisor's thread.
+fn client() -> reqwest::Client {
+    thread_local! {
+        static C: reqwest::Client = reqwest::Client::builder()
             .connect_timeout(TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("Convene/", env!("CARGO_PKG_VERSION")))
             .build()
-            .expect("HTTP client")
-    })
+            .expect("HTTP client");
+    }
+    C.with(Clone::clone)
 }
 
 /// The URL of a request type under a profile's base URL.
