@@ -210,11 +210,12 @@ pub fn run(a: TestClientArgs) -> Result<bool, String> {
         }));
     }
     media.stop();
-    call.hangup(Duration::from_secs(3));
+    let bye_answered = call.hangup(Duration::from_secs(3));
     let passed = media_error.is_none() && best_run >= a.need_ok && own_seen == 0;
     emit(json!({
         "event": "summary",
         "end": end_reason,
+        "bye_answered": bye_answered,
         "media_error": media_error,
         "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
         "frames": frames,

@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 
 use convene_engine::sip::endpoint::{DialogId, EndpointConfig, Event, OutgoingInvite, Output, SipEndpoint, TerminationReason};
 use convene_engine::sip::header::Headers;
-use convene_engine::sip::message::Body;
+use convene_engine::sip::message::{Body, Message};
 use convene_engine::sip::method::Method;
 use convene_engine::sip::name_addr::NameAddr;
+use convene_engine::sip::parse::parse_message;
 use convene_engine::sip::transport::Transport;
 use convene_engine::sip::uri::Uri;
 
@@ -19,6 +20,8 @@ pub struct SipCall {
     dialog: DialogId,
     /// Set when the dialog ended (by either side).
     pub ended: Option<TerminationReason>,
+    /// A final response to our BYE arrived.
+    bye_answered: bool,
 }
 
 /// The node's SIP address from a `sip:alias@host:port` URI.
@@ -74,7 +77,7 @@ impl SipCall {
                 },
             )
             .map_err(|e| e.to_string())?;
-        let mut call = SipCall { ep, sock, dialog, ended: None };
+        let mut call = SipCall { ep, sock, dialog, ended: None, bye_answered: false };
         let deadline = Instant::now() + timeout;
         loop {
             for event in call.step(Duration::from_millis(50))? {
@@ -107,7 +110,16 @@ impl SipCall {
         self.sock.set_read_timeout(Some(wait)).map_err(|e| e.to_string())?;
         let mut buf = [0u8; 65536];
         match self.sock.recv_from(&mut buf) {
-            Ok((n, from)) => self.ep.handle_datagram(Instant::now(), from, Transport::Udp, &buf[..n]),
+            Ok((n, from)) => {
+                // The endpoint reports no event for the answer to a BYE: look for it here.
+                if let Ok(Message::Response(r)) = parse_message(&buf[..n])
+                    && r.status >= 200
+                    && r.headers.cseq().is_some_and(|c| c.method == Method::Bye)
+                {
+                    self.bye_answered = true;
+                }
+                self.ep.handle_datagram(Instant::now(), from, Transport::Udp, &buf[..n]);
+            }
             Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
             // ICMP port unreachable from an earlier send, on Linux.
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
@@ -135,16 +147,21 @@ impl SipCall {
         Ok(events)
     }
 
-    /// Hangs up (if the node has not) and waits up to `timeout` for the BYE transaction to end.
-    pub fn hangup(&mut self, timeout: Duration) {
-        if self.ended.is_none() {
-            let _ = self.ep.send_bye(Instant::now(), self.dialog);
+    /// Hangs up (if the node has not) and waits up to `timeout` for the answer to the BYE.
+    /// Returns whether the BYE was answered (false when the node hung up first).
+    pub fn hangup(&mut self, timeout: Duration) -> bool {
+        if self.ended.is_some() {
+            return false;
+        }
+        if self.ep.send_bye(Instant::now(), self.dialog).is_err() {
+            return false;
         }
         let deadline = Instant::now() + timeout;
-        while self.ep.counts().0 > 0 && Instant::now() < deadline {
+        while !self.bye_answered && Instant::now() < deadline {
             if self.step(Duration::from_millis(50)).is_err() {
                 break;
             }
         }
+        self.bye_answered
     }
 }
