@@ -234,3 +234,18 @@ fn call_over_tcp_and_caller_hangs_up() {
     assert_eq!(objects(&h)[0]["disconnect_reason"], "Call disconnected");
     assert_eq!(objects(&h)[0]["display_name"], "Bob");
 }
+
+#[test]
+fn reinvite_hold_and_codec_change() {
+    let mut node = Node::start();
+    let call = node.sipp("reinvite.xml", "meet", &[]);
+    node.poll("/api/admin/status/v1/participant/", "PCMU at first", |v| {
+        objects(v).first().is_some_and(|p| p["media_streams"][0]["codec"] == "PCMU/8000" && p["is_on_hold"] == false)
+    });
+    node.poll("/api/admin/status/v1/participant/", "on hold", |v| objects(v).first().is_some_and(|p| p["is_on_hold"] == true));
+    node.poll("/api/admin/status/v1/participant/", "resumed with PCMA", |v| {
+        objects(v).first().is_some_and(|p| p["is_on_hold"] == false && p["media_streams"][0]["codec"] == "PCMA/8000")
+    });
+    call.success();
+    node.poll("/api/admin/history/v1/participant/", "the history record", |v| objects(v).len() == 1);
+}
