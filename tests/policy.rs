@@ -159,6 +159,10 @@ const SCRIPT: &str = r#"{% if call_info.local_alias is startingwith("sip:nope@")
 {"status": "success", "action": "continue"}
 {% endif %}"#;
 
+const PARTICIPANT_SCRIPT: &str = r#"{% if call_info.service_tag == "closed" %}{"status": "success", "action": "reject"}
+{% elif call_info.service_tag == "vip" %}{"status": "success", "action": "continue", "result": {"remote_display_name": "{{ call_info.remote_display_name }} (VIP)"}}
+{% else %}{"status": "success", "action": "continue", "result": {{ participant_config|pex_to_json }}}{% endif %}"#;
+
 #[test]
 fn local_policy_changes_makes_and_rejects() {
     let mut node = start_node();
@@ -170,7 +174,10 @@ fn local_policy_changes_makes_and_rejects() {
     assert!(text.contains("internal_service_policy_template") && text.contains("line"), "{body}");
 
     add_vmr(&node, "Nope Room", "nope");
-    use_profile(&node, json!({"name": "Local", "enable_internal_service_policy": true, "internal_service_policy_template": SCRIPT}));
+    let (s, body) = node.post(&format!("{CONFIG}/conference/"), json!({"name": "Closed Room", "tag": "closed", "service_type": "conference", "aliases": [{"alias": "closed"}]}));
+    assert_eq!(s, 201, "{body}");
+    use_profile(&node, json!({"name": "Local", "enable_internal_service_policy": true, "internal_service_policy_template": SCRIPT,
+                              "enable_internal_participant_policy": true, "internal_participant_policy_template": PARTICIPANT_SCRIPT}));
     let profiles = node.get(&format!("{CONFIG}/policy_server/?name=Local"));
     try_it_page(&node, &objects(&profiles)[0]["id"].to_string());
     node.expect_refusal(404, "nope");
@@ -182,8 +189,11 @@ fn local_policy_changes_makes_and_rejects() {
     // Made: a service the database lacks, named from the call.
     let call = node.sipp("call_hangup.xml", "vip", &["-d", "2000"]);
     let st = node.poll("/api/admin/status/v1/participant/", "the VIP call", |v| objects(v).iter().any(|p| p["conference"] == "VIP Bob"));
-    assert!(!objects(&st).is_empty());
+    // Participant policy renamed the caller in the VIP room.
+    assert_eq!(objects(&st)[0]["display_name"], "Bob (VIP)");
     call.success();
+    // Participant policy refuses callers of a service by its tag.
+    node.expect_refusal(403, "closed");
     // Unknown aliases stay unknown.
     node.expect_refusal(404, "nobody-has-this");
 }
