@@ -71,6 +71,16 @@ fn media_details(p: &Value) -> Vec<String> {
         })
         .collect();
     extra.sort_by_key(|(k, _)| k.as_str());
+    // Pexip's `media_streams`: one entry per stream with its type and codec.
+    for stream in obj.get("media_streams").and_then(Value::as_array).into_iter().flatten() {
+        if let (Some(kind), Some(codec)) = (stream.get("type").and_then(Value::as_str), stream.get("codec").and_then(Value::as_str)) {
+            let mut kind = kind.to_string();
+            if let Some(first) = kind.get_mut(..1) {
+                first.make_ascii_uppercase();
+            }
+            out.push(format!("{kind}: {codec}"));
+        }
+    }
     for (k, v) in extra {
         let value = text(v);
         if value.is_empty() {
@@ -325,7 +335,8 @@ mod tests {
         ];
         let participants = vec![
             json!({"id": "p1", "conference": "Board", "display_name": "Zoe", "protocol": "sip", "role": "chair", "is_muted": true,
-                   "rx_bandwidth": 1024, "tx_bandwidth": 768, "video_codec": "VP8"}),
+                   "rx_bandwidth": 1024, "tx_bandwidth": 768, "video_codec": "VP8",
+                   "media_streams": [{"type": "audio", "codec": "opus/48000"}]}),
             json!({"id": "p2", "conference": "Board", "source_alias": "bob@example.com", "protocol": "webrtc", "role": "guest"}),
             json!({"id": "p3", "conference": "u-2", "display_name": "Amy"}),
         ];
@@ -341,7 +352,7 @@ mod tests {
         assert_eq!(board["participants"][0]["protocol"], "WebRTC");
         let zoe = &board["participants"][1];
         assert_eq!((zoe["role"].as_str(), zoe["muted"].as_bool()), (Some("Host"), Some(true)));
-        assert_eq!(zoe["media"], json!(["↓ 1024 / ↑ 768 kbps", "Video codec: VP8"]));
+        assert_eq!(zoe["media"], json!(["↓ 1024 / ↑ 768 kbps", "Audio: opus/48000", "Video codec: VP8"]));
         assert_eq!(live["nodes"][0]["load_level"], "high");
         assert_eq!(live["nodes_reporting"], 1);
     }
