@@ -1,0 +1,246 @@
+//! What participants really see and hear, checked by decoding it: `convene testclient` endpoints
+//! send solid colours into `convene up` and read the colour of every pane of the picture the node
+//! sends back (see tools/src/testclient). Three callers in the sample VMR (1:7): the one speaking
+//! fills the others' main pane, the rest follow in the thumbnails, and nobody ever sees their own
+//! picture; the Test Call sends the caller's own picture and sound back.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use convene_tests::server::{Convene, convene_binary, free_port};
+use serde_json::Value;
+
+const PW: &str = "composite-test-password-1";
+
+struct Node {
+    up: Convene,
+    sip_port: u16,
+    http: reqwest::blocking::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Node {
+    fn start() -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let sip_port = loop {
+            let p = free_port();
+            if std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok() {
+                break p;
+            }
+        };
+        let sip = format!("127.0.0.1:{sip_port}");
+        let mut up = Convene::start("up", &dir.path().join("data"), &[("CONVENE_SIP", &sip), ("CONVENE_ADMIN_PASSWORD", PW)]);
+        up.wait_listening();
+        let http = reqwest::blocking::Client::new();
+        let vms = format!("{}/api/admin/status/v1/worker_vm/", up.base);
+        let c = http.clone();
+        up.wait_for(30, "the node to report", |_| {
+            c.get(&vms).basic_auth("admin", Some(PW)).send().ok().and_then(|r| r.json::<Value>().ok()).is_some_and(|v| v["objects"][0]["name"] == "node1")
+        });
+        Node { up, sip_port, http, _dir: dir }
+    }
+
+    fn uri(&self, alias: &str) -> String {
+        format!("sip:{alias}@127.0.0.1:{}", self.sip_port)
+    }
+
+    /// Waits (15 s) until the Status API lists participants satisfying `check`.
+    fn participants(&mut self, what: &str, check: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let url = format!("{}/api/admin/status/v1/participant/", self.up.base);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let v: Value = self.http.get(&url).basic_auth("admin", Some(PW)).send().ok().and_then(|r| r.json().ok()).unwrap_or(Value::Null);
+            let objects = v["objects"].as_array().cloned().unwrap_or_default();
+            if check(&objects) {
+                return objects;
+            }
+            if let Ok(Some(s)) = self.up.child.try_wait() {
+                panic!("convene exited ({s}) while waiting for {what}");
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}; last answer: {v}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// A running `convene testclient`, its JSON lines collected as they come.
+struct Client {
+    name: String,
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Client {
+    fn start(uri: &str, colour: &str, extra: &[&str]) -> Client {
+        let mut child = Command::new(convene_binary())
+            .args(["testclient", "--call", uri, "--colour", colour, "--until-stdin-closes", "--seconds", "90"])
+            .args(extra)
+            .env("CONVENE_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start convene testclient");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let out = BufReader::new(child.stdout.take().unwrap());
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                match serde_json::from_str::<Value>(&line) {
+                    Ok(v) => sink.lock().unwrap().push(v),
+                    Err(_) => eprintln!("testclient said: {line}"),
+                }
+            }
+        });
+        Client { name: colour.to_string(), stdin: child.stdin.take(), child, lines }
+    }
+
+    fn lines(&self) -> Vec<Value> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    fn samples(&self) -> Vec<Value> {
+        self.lines().into_iter().filter(|l| l["event"] == "sample").collect()
+    }
+
+    fn tail(&self) -> String {
+        let lines = self.lines();
+        lines[lines.len().saturating_sub(6)..].iter().map(|l| l.to_string()).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Waits up to `secs` until `check` holds for the lines so far.
+    fn wait(&mut self, secs: u64, what: &str, check: impl Fn(&[Value]) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if check(&self.lines()) {
+                return;
+            }
+            if let Ok(Some(s)) = self.child.try_wait() {
+                // Its last lines may still be on their way through the pipe.
+                std::thread::sleep(Duration::from_millis(200));
+                assert!(check(&self.lines()), "{}: exited ({s}) before {what}:\n{}", self.name, self.tail());
+                return;
+            }
+            assert!(Instant::now() < deadline, "{}: timed out waiting for {what}:\n{}", self.name, self.tail());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn answered(&mut self) {
+        self.wait(20, "the call to be answered", |l| l.iter().any(|l| l["event"] == "answered"));
+    }
+
+    fn receiving(&mut self) {
+        self.wait(20, "decoded video", |l| l.iter().any(|l| l["event"] == "sample" && l["frames"].as_u64() > Some(0)));
+    }
+
+    /// Waits until the last `n` samples all met the client's expectations.
+    fn steadily_ok(&mut self, n: usize, secs: u64) {
+        self.wait(secs, &format!("{n} passing samples in a row"), |l| {
+            let s: Vec<&Value> = l.iter().filter(|l| l["event"] == "sample").collect();
+            s.len() >= n && s[s.len() - n..].iter().all(|s| s["ok"] == true)
+        });
+    }
+
+    /// Closes standard input (the client hangs up) and returns its summary.
+    fn hang_up(&mut self) -> Value {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.child.try_wait().ok().flatten().is_none() {
+            assert!(Instant::now() < deadline, "{}: still running 20 s after hanging up", self.name);
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.wait(2, "its summary", |l| l.iter().any(|l| l["event"] == "summary"));
+        self.lines().into_iter().find(|l| l["event"] == "summary").unwrap()
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn colours(sample: &Value) -> Vec<String> {
+    sample["panes"].as_array().unwrap().iter().map(|p| p["colour"].as_str().unwrap_or("mixed").to_string()).collect()
+}
+
+fn level(sample: &Value) -> f64 {
+    sample["audio_dbov"].as_f64().unwrap()
+}
+
+/// Green and blue join silent, then red joins speaking: everyone's 1:7 picture follows the
+/// active speaker and the join order, and nobody is ever shown themselves.
+#[test]
+fn three_callers_see_the_speaker_and_each_other_but_never_themselves() {
+    let mut node = Node::start();
+    let meet = node.uri("meet");
+    // Joined one after the other, so the display order (speaker, then join order) is known.
+    let mut green = Client::start(&meet, "green", &["--expect-main", "red", "--expect-thumbnail", "blue"]);
+    green.answered();
+    node.participants("green", |p| p.len() == 1);
+    green.receiving();
+    let mut blue = Client::start(&meet, "blue", &["--expect-main", "red", "--expect-thumbnail", "green"]);
+    blue.answered();
+    node.participants("green and blue", |p| p.len() == 2);
+    // Before red speaks, blue sees green (the only other one) in its main pane.
+    blue.wait(20, "green in the main pane", |l| l.iter().any(|s| s["event"] == "sample" && s["frames"].as_u64() > Some(0) && colours(s).first().is_some_and(|c| c == "green")));
+    let mut red = Client::start(&meet, "red", &["--speak", "--expect-main", "green", "--expect-thumbnail", "blue"]);
+    red.answered();
+    node.participants("three callers", |p| p.len() == 3);
+
+    // Red speaks: green and blue get red in the main pane and each other in the first
+    // thumbnail; red sees green (who joined first) in the main pane and blue in the thumbnail.
+    for c in [&mut green, &mut blue, &mut red] {
+        c.steadily_ok(4, 40);
+    }
+    let seen: Vec<Vec<Value>> = [&green, &blue, &red].iter().map(|c| c.samples()).collect();
+    for (c, samples) in [&green, &blue, &red].iter().zip(&seen) {
+        let last = samples.last().unwrap();
+        eprintln!("{} sees {:?}, hears {} dBov", c.name, colours(last), level(last));
+        // Not once, from the first decoded frame on, was their own colour anywhere in the picture.
+        let own: Vec<&Value> = samples.iter().filter(|s| s["own_colour_seen"] == true).collect();
+        assert!(own.is_empty(), "{} saw itself: {own:?}", c.name);
+        assert_eq!(last["size"], serde_json::json!([320, 180]), "{}: the size asked for by VP8 max-fs", c.name);
+    }
+    // Audio: green and blue hear red's tone; red's mix-minus leaves out red (and the others are silent).
+    let recent = |s: &[Value]| s[s.len() - 4..].iter().map(level).fold(f64::MIN, f64::max);
+    assert!(recent(&seen[0]) > -30.0 && recent(&seen[1]) > -30.0, "green/blue do not hear red: {} {}", recent(&seen[0]), recent(&seen[1]));
+    assert!(recent(&seen[2]) < -60.0, "red hears {} dBov: itself?", recent(&seen[2]));
+
+    for c in [&mut red, &mut blue, &mut green] {
+        let s = c.hang_up();
+        assert_eq!(s["bye_answered"], true, "{}: {s}", c.name);
+        assert_eq!(s["media_error"], Value::Null, "{}: {s}", c.name);
+    }
+    node.participants("everyone gone", |p| p.is_empty());
+}
+
+/// The Test Call returns the caller's own picture and sound; a silent caller gets silence back,
+/// so the sound heard is the caller's and not something the node plays.
+#[test]
+fn test_call_sends_back_what_it_receives() {
+    let mut node = Node::start();
+    let test = node.uri("test");
+    let mut me = Client::start(&test, "magenta", &["--layout", "1:0", "--expect-self", "--speak", "--expect-audio-above", "-30"]);
+    me.answered();
+    let ps = node.participants("the test call", |p| p.len() == 1);
+    assert_eq!(ps[0]["service_type"], "test_call");
+    me.steadily_ok(4, 30);
+    let s = me.hang_up();
+    assert_eq!(s["passed"], true, "{s}");
+    assert_eq!(s["bye_answered"], true, "{s}");
+
+    let mut quiet = Client::start(&test, "yellow", &["--layout", "1:0", "--expect-self", "--audio", "pcmu"]);
+    quiet.answered();
+    quiet.steadily_ok(8, 30);
+    let samples = quiet.samples();
+    let loudest = samples.iter().map(level).fold(f64::MIN, f64::max);
+    assert!(loudest < -60.0, "a silent caller hears {loudest} dBov back");
+    assert!(samples.iter().filter(|s| s["ok"] == true).all(|s| colours(s) == ["yellow"]), "{}", quiet.tail());
+    quiet.hang_up();
+}
