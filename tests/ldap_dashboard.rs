@@ -296,3 +296,59 @@ fn ldap_sync_page_preview_sync_now_progress_clashes_and_restart() {
     assert_eq!(site.vmr_count(), 2 + USERS as u64 - 1, "failed syncs delete nothing");
     server.stop();
 }
+
+#[test]
+fn a_sync_interrupted_by_a_restart_is_shown_and_the_next_one_finishes() {
+    let slapd = Slapd::start(USERS);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let env = [("CONVENE_ADMIN_PASSWORD", PW), ("CONVENE_LDAP_SYNC_STALE_SECS", "2")];
+    let mut server = Convene::start("manager", &data, &env);
+    server.wait_listening();
+    let client = Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(60)).build().unwrap();
+    let site = Site::login(client.clone(), &server.base);
+    let source = site.api_ok("POST", "configuration/v1/ldap_sync_source/", json!({
+        "name": "Directory", "ldap_server": slapd.url(), "ldap_base_dn": SUFFIX, "ldap_bind_username": ROOT_DN,
+        "ldap_bind_password": ROOT_PW, "ldap_use_starttls": false, "ldap_permit_no_tls": true, "ldap_search_page_size": 7,
+    }));
+    let id = site.api_ok("POST", "configuration/v1/conference_sync_template/", json!({
+        "name": "Everyone", "ldap_sync_source": source["resource_uri"], "ldap_user_search_dn": "ou=people",
+        "ldap_user_filter": "(uid=user*)", "conference_name": "{{cn}}", "alias_1": "{{uid}}",
+    }))["id"].as_i64().unwrap();
+
+    // Stop the Management Node (SIGKILL) while the sync is writing.
+    let stream = events(&site);
+    site.sync_now(id);
+    loop {
+        let ev = stream.recv_timeout(Duration::from_secs(120)).expect("progress");
+        let c = card(&ev, id);
+        assert!(!c.contains("-counts"), "the sync finished before it could be interrupted: {c}");
+        if c.contains("written ") {
+            break;
+        }
+    }
+    server.stop();
+    drop(stream);
+
+    let mut server = Convene::start("manager", &data, &env);
+    server.wait_listening();
+    let site = Site::login(client, &server.base);
+    let written = site.vmr_count();
+    assert!(written > 0 && written < USERS as u64, "interrupted half-way ({written} written)");
+    let (s, aliases) = site.api("GET", "configuration/v1/conference_alias/?limit=1", None);
+    assert_eq!((s, aliases["meta"]["total_count"].as_u64()), (200, Some(written)), "every VMR written is whole, with its alias");
+    let st = site.wait_synced(id);
+    assert_eq!(st["sync_status"], "FAILED", "{st}");
+    let why = st["sync_last_error_description"].as_str().unwrap();
+    assert!(why.contains("The sync was interrupted at") && why.contains("the next sync finishes the rest"), "{why}");
+    let c = card(&site.page(), id);
+    assert!(c.contains(">Failed<") && c.contains("The sync was interrupted at"), "{c}");
+    assert_eq!(site.vmr_count(), written, "the VMRs written before the stop are kept");
+
+    site.sync_now(id);
+    let st = site.wait_synced(id);
+    assert_eq!(st["sync_status"], "SYNCED", "{st}");
+    assert_eq!(st["vmrs_created"].as_u64(), Some(USERS as u64 - written), "{st}");
+    assert_eq!(site.vmr_count(), USERS as u64);
+    server.stop();
+}

@@ -124,7 +124,7 @@ pub(crate) async fn run_sync_with(db: &Db, registry: &SyncRegistry, template_id:
         }
     });
     let last = registry.get(template_id).unwrap_or_default();
-    if let Err(e) = status::persist(db, &last) {
+    if let Err(e) = status::persist(db, registry, &last) {
         tracing::warn!(template_id, "cannot save the LDAP sync result: {e}");
     }
     last
@@ -204,5 +204,6 @@ pub fn spawn_sync(db: Db, registry: Arc<SyncRegistry>, template_id: i64, name: &
     if !registry.try_start(template_id, name) {
         return Err(format!("A sync of template {template_id} is already running."));
     }
+    status::heartbeat(db.clone(), registry.clone(), template_id);
     Ok(on_sync_thread(move || Box::pin(async move { run_sync(&db, &registry, template_id).await })))
 }

@@ -1,11 +1,15 @@
 //! Progress and results of syncs, per template, for `/api/admin/status/v1/conference_sync/`, the
 //! dashboard and the command line. A running sync's progress is kept in memory (and announced on
-//! [`SyncRegistry::subscribe`] for the dashboard's live page); every finished sync is also saved
-//! in the database ([`persist`]), so the last result of each template survives a restart and a
-//! sync run by `convene ldap sync` shows in the Management Node too ([`SyncRegistry::latest`]).
+//! [`SyncRegistry::subscribe`] for the dashboard's live page); it is also saved in the database
+//! when it starts, every [`HEARTBEAT`] while it runs ([`heartbeat`]) and when it ends
+//! ([`persist`]). So the last result of each template survives a restart, a sync run by
+//! `convene ldap sync` shows in the Management Node too ([`SyncRegistry::latest`]), and a sync
+//! whose process stopped half-way (no heartbeat for [`STALE`]) shows as interrupted instead of
+//! running for ever.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use convene_schema::Db;
 use convene_schema::store::sync;
@@ -16,6 +20,15 @@ use super::plan::Clash;
 
 /// At most this many clashes and errors are saved with a result (`sync_errors` still counts all).
 pub const SAVED_CLASHES: usize = 1000;
+/// How often a running sync's progress is saved.
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
+/// A saved running sync not heard of for this long was interrupted (its process stopped).
+/// `CONVENE_LDAP_SYNC_STALE_SECS` changes it (tests).
+pub const STALE: Duration = Duration::from_secs(30);
+
+fn stale_after() -> Duration {
+    std::env::var("CONVENE_LDAP_SYNC_STALE_SECS").ok().and_then(|s| s.parse().ok()).map(Duration::from_secs).unwrap_or(STALE)
+}
 
 /// One template's sync status (Pexip field names; device and end-user counts stay 0: this
 /// version syncs VMRs only).
@@ -64,21 +77,73 @@ pub struct SyncRegistry {
     map: Mutex<HashMap<i64, SyncStatus>>,
     /// Bumped on every change (the dashboard's live page listens).
     changes: watch::Sender<u64>,
+    /// Held while saving, so a heartbeat never overwrites the final result.
+    saving: Mutex<()>,
 }
 
 impl Default for SyncRegistry {
     fn default() -> Self {
-        SyncRegistry { map: Mutex::default(), changes: watch::channel(0).0 }
+        SyncRegistry { map: Mutex::default(), changes: watch::channel(0).0, saving: Mutex::new(()) }
     }
 }
 
-/// Saves a finished sync as the template's last result.
-pub fn persist(db: &Db, st: &SyncStatus) -> Result<(), String> {
+fn save(db: &Db, st: &SyncStatus) -> Result<(), String> {
     let mut saved = st.clone();
     saved.clashes.truncate(SAVED_CLASHES);
     saved.errors.truncate(SAVED_CLASHES);
-    let doc = serde_json::to_value(&saved).map_err(|e| e.to_string())?;
+    let mut doc = serde_json::to_value(&saved).map_err(|e| e.to_string())?;
+    doc["saved_at"] = serde_json::json!(chrono::Utc::now().to_rfc3339());
     sync::save_status(db, st.template_id, &doc).map_err(|e| e.to_string())
+}
+
+/// Saves a sync's status (a finished one: the template's last result).
+pub fn persist(db: &Db, registry: &SyncRegistry, st: &SyncStatus) -> Result<(), String> {
+    let _guard = registry.saving.lock().expect("sync registry");
+    save(db, st)
+}
+
+/// Saves the progress of the running sync of `id` now and every [`HEARTBEAT`] until it ends.
+pub fn heartbeat(db: Db, registry: Arc<SyncRegistry>, id: i64) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("ldap-sync-heartbeat".into())
+        .spawn(move || {
+            loop {
+                {
+                    let _guard = registry.saving.lock().expect("sync registry");
+                    match registry.get(id) {
+                        Some(st) if st.is_running() => {
+                            if let Err(e) = save(&db, &st) {
+                                tracing::warn!(template_id = id, "cannot save the LDAP sync progress: {e}");
+                            }
+                        }
+                        _ => return,
+                    }
+                }
+                std::thread::sleep(HEARTBEAT);
+            }
+        })
+        .expect("spawn the LDAP sync heartbeat thread")
+}
+
+/// A saved status as it is shown: a running sync not saved for [`STALE`] was interrupted.
+pub fn from_saved(doc: &serde_json::Value, now: chrono::DateTime<chrono::Utc>) -> Option<SyncStatus> {
+    let mut st: SyncStatus = serde_json::from_value(doc.clone()).ok()?;
+    if st.is_running() {
+        let saved_at = doc["saved_at"].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+        let stale = saved_at.is_none_or(|t| now.signed_duration_since(t).to_std().is_ok_and(|age| age > stale_after()));
+        if stale {
+            let why = format!(
+                "The sync was interrupted at {} % ({}): the process running it stopped. The VMRs written are complete; the next sync finishes the rest.",
+                st.sync_progress, st.sync_phase
+            );
+            st.sync_status = "FAILED".into();
+            st.sync_phase = "interrupted".into();
+            st.errors.push(why.clone());
+            st.sync_errors += 1;
+            st.sync_last_error_description = why;
+        }
+    }
+    Some(st)
 }
 
 impl SyncRegistry {
@@ -91,9 +156,10 @@ impl SyncRegistry {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    /// The status to show for each of `ids`: a running sync's progress, else the newer of the
-    /// result in memory and the one saved in the database; templates never synced are absent.
-    /// A database that cannot be read leaves the results in memory.
+    /// The status to show for each of `ids`: a sync running here, else the later started of the
+    /// one in memory and the one saved in the database (which may be running in another process,
+    /// or interrupted); templates never synced are absent. A database that cannot be read leaves
+    /// the statuses in memory.
     pub fn latest(&self, db: &Db, ids: &[i64]) -> HashMap<i64, SyncStatus> {
         let saved = match sync::load_statuses(db, ids) {
             Ok(s) => s,
@@ -102,13 +168,14 @@ impl SyncRegistry {
                 HashMap::new()
             }
         };
+        let now = chrono::Utc::now();
         let mut out = HashMap::new();
         for &id in ids {
             let mem = self.get(id);
-            let stored: Option<SyncStatus> = saved.get(&id).and_then(|v| serde_json::from_value(v.clone()).ok());
+            let stored = saved.get(&id).and_then(|v| from_saved(v, now));
             let pick = match (mem, stored) {
                 (Some(m), _) if m.is_running() => Some(m),
-                (Some(m), Some(s)) => Some(if s.end_time > m.end_time { s } else { m }),
+                (Some(m), Some(s)) => Some(if s.start_time > m.start_time { s } else { m }),
                 (m, s) => m.or(s),
             };
             if let Some(mut st) = pick {

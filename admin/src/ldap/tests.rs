@@ -183,20 +183,21 @@ fn a_crash_between_batches_leaves_whole_vmrs_and_the_next_sync_finishes() {
 fn the_last_result_is_saved_and_the_newest_one_shown() {
     use super::status::{self, SAVED_CLASHES, SyncRegistry, SyncStatus};
     let (db, _dir) = db();
-    let finished = |status: &str, end: &str, clashes: usize| SyncStatus {
+    let finished = |status: &str, start: &str, clashes: usize| SyncStatus {
         template_id: 5,
         template_name: "Staff".into(),
         sync_status: status.into(),
-        end_time: Some(end.into()),
+        start_time: Some(start.into()),
+        end_time: Some(start.replace("00.", "09.")),
         clashes: (0..clashes).map(|i| plan::Clash { kind: "Alias clash".into(), entry: format!("uid={i}"), detail: "taken".into() }).collect(),
         ..Default::default()
     };
     // Nothing saved, nothing in memory: absent.
-    let before = SyncRegistry::default();
-    assert!(before.latest(&db, &[5]).is_empty());
+    let other = SyncRegistry::default();
+    assert!(other.latest(&db, &[5]).is_empty());
 
     // A result saved by one process (or before a restart) is what a fresh registry shows.
-    status::persist(&db, &finished("SYNCED", "2026-11-25T10:00:00.000001", SAVED_CLASHES + 5)).unwrap();
+    status::persist(&db, &other, &finished("SYNCED", "2026-11-25T10:00:00.000001", SAVED_CLASHES + 5)).unwrap();
     let fresh = SyncRegistry::default();
     let shown = fresh.latest(&db, &[5, 6]);
     assert_eq!(shown.keys().copied().collect::<Vec<_>>(), [5]);
@@ -206,13 +207,40 @@ fn the_last_result_is_saved_and_the_newest_one_shown() {
     // A running sync in memory wins over the saved result.
     assert!(fresh.try_start(5, "Staff"));
     assert_eq!(fresh.latest(&db, &[5])[&5].sync_status, "SYNCING");
-    // Finished in memory later than the saved one: the memory's; an even newer saved one
-    // (a sync run by `convene ldap sync`) wins over it.
+    // Started in memory later than the saved one: the memory's; one started later still and
+    // saved by another process (`convene ldap sync`) wins over it.
     fresh.update(5, |st| *st = finished("FAILED", "2026-11-25T11:00:00.000000", 0));
     assert_eq!(fresh.latest(&db, &[5])[&5].sync_status, "FAILED");
-    status::persist(&db, &finished("SYNCED", "2026-11-25T12:00:00.000000", 1)).unwrap();
+    status::persist(&db, &other, &finished("SYNCED", "2026-11-25T12:00:00.000000", 1)).unwrap();
     let shown = fresh.latest(&db, &[5]);
     assert_eq!((shown[&5].sync_status.as_str(), shown[&5].clashes.len()), ("SYNCED", 1));
+}
+
+#[test]
+fn a_sync_whose_process_stopped_shows_as_interrupted() {
+    use super::status::{self, STALE, SyncStatus};
+    let running = SyncStatus {
+        template_id: 5, sync_status: "SYNCING".into(), sync_progress: 47, sync_phase: "written 500 of 1000 changes".into(),
+        start_time: Some("2026-11-25T10:00:00.000000".into()), ..Default::default()
+    };
+    let now = chrono::Utc::now();
+    let mut doc = serde_json::to_value(&running).unwrap();
+    doc["saved_at"] = json!((now - chrono::Duration::seconds(3)).to_rfc3339());
+    let st = status::from_saved(&doc, now).unwrap();
+    assert_eq!(st, running, "recently saved: running in another process");
+    doc["saved_at"] = json!((now - chrono::Duration::from_std(STALE).unwrap() - chrono::Duration::seconds(1)).to_rfc3339());
+    let st = status::from_saved(&doc, now).unwrap();
+    assert_eq!((st.sync_status.as_str(), st.sync_phase.as_str(), st.sync_errors), ("FAILED", "interrupted", 1));
+    assert!(st.sync_last_error_description.contains("interrupted at 47 % (written 500 of 1000 changes)"), "{}", st.sync_last_error_description);
+    assert_eq!(st.errors, [st.sync_last_error_description.clone()]);
+    doc.as_object_mut().unwrap().remove("saved_at");
+    assert_eq!(status::from_saved(&doc, now).unwrap().sync_status, "FAILED");
+    // Finished results are shown as saved, however old.
+    let mut done = running.clone();
+    done.sync_status = "SYNCED".into();
+    let mut doc = serde_json::to_value(&done).unwrap();
+    doc["saved_at"] = json!("2020-01-01T00:00:00+00:00");
+    assert_eq!(status::from_saved(&doc, now).unwrap(), done);
 }
 
 #[test]
@@ -230,10 +258,14 @@ fn a_finished_sync_is_saved_even_when_it_fails() {
     let mut changes = registry.subscribe();
     let done = super::spawn_sync(db.clone(), registry.clone(), id, "T").unwrap().join().unwrap();
     assert_eq!(done.sync_status, "FAILED");
+    std::thread::sleep(super::status::HEARTBEAT + std::time::Duration::from_millis(200));
     assert!(changes.has_changed().unwrap(), "progress is announced");
     changes.borrow_and_update();
     let saved = sync::load_statuses(&db, &[id]).unwrap();
     assert_eq!(saved[&id]["sync_status"], "FAILED");
     assert!(saved[&id]["sync_last_error_description"].as_str().unwrap().starts_with("Cannot connect to ldap://127.0.0.1:"), "{}", saved[&id]);
     assert!(saved[&id]["end_time"].is_string());
+    assert!(saved[&id]["saved_at"].is_string());
+    let shown = SyncRegistry::default().latest(&db, &[id]);
+    assert_eq!(shown[&id].sync_status, "FAILED", "the heartbeat did not overwrite the result");
 }

@@ -80,6 +80,7 @@ fn the_live_fragment_renders_progress_errors_and_clashes() {
     let running = section(&html, "sync-3");
     assert!(running.contains("<progress max=\"100\" value=\"42\""), "{running}");
     assert!(running.contains("written 40 of 100 changes") && running.contains(" disabled>Syncing…"), "{running}");
+    assert!(!running.contains("-counts"), "no counts before the end: {running}");
     // Failed: the error, clearly, and no counts.
     let failed = section(&html, "sync-2");
     assert!(failed.contains("role=\"alert\"") && failed.contains("The sync failed."), "{failed}");
