@@ -173,13 +173,11 @@ fn level(sample: &Value) -> f64 {
     sample["audio_dbov"].as_f64().unwrap()
 }
 
-/// Green and blue join silent, then red joins speaking: everyone's 1:7 picture follows the
-/// active speaker and the join order, and nobody is ever shown themselves.
-#[test]
-fn three_callers_see_the_speaker_and_each_other_but_never_themselves() {
-    let mut node = Node::start();
+/// Green and blue join silent, then red joins speaking, each once the one before is in the
+/// conference (so the display order, speaker first and then join order, is known). Returns
+/// when every picture is as expected; nobody has seen themselves so far.
+fn three_in_meet(node: &mut Node) -> (Client, Client, Client) {
     let meet = node.uri("meet");
-    // Joined one after the other, so the display order (speaker, then join order) is known.
     let mut green = Client::start(&meet, "green", &["--expect-main", "red", "--expect-thumbnail", "blue"]);
     green.answered();
     node.participants("green", |p| p.len() == 1);
@@ -198,8 +196,8 @@ fn three_callers_see_the_speaker_and_each_other_but_never_themselves() {
     for c in [&mut green, &mut blue, &mut red] {
         c.steadily_ok(4, 40);
     }
-    let seen: Vec<Vec<Value>> = [&green, &blue, &red].iter().map(|c| c.samples()).collect();
-    for (c, samples) in [&green, &blue, &red].iter().zip(&seen) {
+    for c in [&green, &blue, &red] {
+        let samples = c.samples();
         let last = samples.last().unwrap();
         eprintln!("{} sees {:?}, hears {} dBov", c.name, colours(last), level(last));
         // Not once, from the first decoded frame on, was their own colour anywhere in the picture.
@@ -207,17 +205,57 @@ fn three_callers_see_the_speaker_and_each_other_but_never_themselves() {
         assert!(own.is_empty(), "{} saw itself: {own:?}", c.name);
         assert_eq!(last["size"], serde_json::json!([320, 180]), "{}: the size asked for by VP8 max-fs", c.name);
     }
-    // Audio: green and blue hear red's tone; red's mix-minus leaves out red (and the others are silent).
-    let recent = |s: &[Value]| s[s.len() - 4..].iter().map(level).fold(f64::MIN, f64::max);
-    assert!(recent(&seen[0]) > -30.0 && recent(&seen[1]) > -30.0, "green/blue do not hear red: {} {}", recent(&seen[0]), recent(&seen[1]));
-    assert!(recent(&seen[2]) < -60.0, "red hears {} dBov: itself?", recent(&seen[2]));
+    (green, blue, red)
+}
 
+/// The loudest level in the last four samples.
+fn recent_level(c: &Client) -> f64 {
+    let s = c.samples();
+    s[s.len() - 4..].iter().map(level).fold(f64::MIN, f64::max)
+}
+
+#[test]
+fn three_callers_see_the_speaker_and_each_other_but_never_themselves() {
+    let mut node = Node::start();
+    let (mut green, mut blue, mut red) = three_in_meet(&mut node);
+    // Audio: green and blue hear red's tone; red's mix-minus leaves out red (and the others are silent).
+    let (g, b, r) = (recent_level(&green), recent_level(&blue), recent_level(&red));
+    assert!(g > -30.0 && b > -30.0, "green/blue do not hear red: {g} {b}");
+    assert!(r < -60.0, "red hears {r} dBov: itself?");
     for c in [&mut red, &mut blue, &mut green] {
         let s = c.hang_up();
         assert_eq!(s["bye_answered"], true, "{}: {s}", c.name);
         assert_eq!(s["media_error"], Value::Null, "{}: {s}", c.name);
     }
     node.participants("everyone gone", |p| p.is_empty());
+}
+
+/// When the speaker leaves, the two left see each other full-frame, and at no moment of the
+/// change does either get a picture with themselves in it.
+#[test]
+fn when_the_speaker_leaves_nobody_is_shown_themselves() {
+    let mut node = Node::start();
+    let (mut green, mut blue, mut red) = three_in_meet(&mut node);
+    let before = [green.samples().len(), blue.samples().len()];
+    red.hang_up();
+    node.participants("green and blue", |p| p.len() == 2);
+    let main_is = |want: &'static str| {
+        move |l: &[Value]| {
+            let s: Vec<&Value> = l.iter().filter(|l| l["event"] == "sample").collect();
+            s.len() >= 4 && s[s.len() - 4..].iter().all(|s| s["frames"].as_u64() > Some(0) && colours(s).first().is_some_and(|c| c == want))
+        }
+    };
+    green.wait(20, "blue in the main pane", main_is("blue"));
+    blue.wait(20, "green in the main pane", main_is("green"));
+    for (c, from) in [(&green, before[0]), (&blue, before[1])] {
+        let samples = c.samples();
+        let own: Vec<String> = samples[from..]
+            .iter()
+            .filter(|s| s["own_colour_seen"] == true)
+            .map(|s| format!("t={} {:?}", s["t"], colours(s)))
+            .collect();
+        assert!(own.is_empty(), "{} was shown itself after red left: {own:?}", c.name);
+    }
 }
 
 /// The Test Call returns the caller's own picture and sound; a silent caller gets silence back,

@@ -597,8 +597,18 @@ impl ConferenceMedia {
             if placed[i].is_some() {
                 continue;
             }
+            // A re-pointed picture keeps sending what it showed before for a while (compositor
+            // latency, queued frames), so it must not have shown any of its new viewers: they
+            // would see themselves.
+            let viewers: Vec<ParticipantId> =
+                groups.iter().filter(|g| g.0 == i).flat_map(|g| g.3.iter().copied()).collect();
             if let Some(j) = old.iter().position(|o| {
-                o.as_ref().is_some_and(|p| p.layout == a.layout && p.width == *w && p.height == *h)
+                o.as_ref().is_some_and(|p| {
+                    p.layout == a.layout
+                        && p.width == *w
+                        && p.height == *h
+                        && !p.assignment.as_ref().is_some_and(|was| was.shown().any(|id| viewers.contains(&id)))
+                })
             }) {
                 let mut pic = old[j].take().unwrap();
                 pic.show(a, &source);
