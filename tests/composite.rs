@@ -182,9 +182,12 @@ fn three_in_meet(node: &mut Node) -> (Client, Client, Client) {
     green.answered();
     node.participants("green", |p| p.len() == 1);
     green.receiving();
-    let mut blue = Client::start(&meet, "blue", &["--expect-main", "red", "--expect-thumbnail", "green"]);
+    // Blue calls with H.264 and PCMU: its picture is composited like the others' and encoded for it.
+    let mut blue = Client::start(&meet, "blue", &["--video", "h264", "--audio", "pcmu", "--expect-main", "red", "--expect-thumbnail", "green"]);
     blue.answered();
-    node.participants("green and blue", |p| p.len() == 2);
+    let ps = node.participants("green and blue", |p| p.len() == 2);
+    let blue_streams = &ps.iter().find(|p| p["display_name"] == "blue").expect("blue by name")["media_streams"];
+    assert!(blue_streams.to_string().contains("H264"), "{blue_streams}");
     // Before red speaks, blue sees green (the only other one) in its main pane.
     blue.wait(20, "green in the main pane", |l| l.iter().any(|s| s["event"] == "sample" && s["frames"].as_u64() > Some(0) && colours(s).first().is_some_and(|c| c == "green")));
     let mut red = Client::start(&meet, "red", &["--speak", "--expect-main", "green", "--expect-thumbnail", "blue"]);

@@ -2,8 +2,8 @@
 //! tone (or silence) and receives, decodes and measures what the node sends back.
 //!
 //! ```text
-//! videotestsrc solid colour ─► vp8enc ─► rtpvp8pay ─► rtpbin(1) ─► udpsink ┐ same socket
-//! udpsrc ─► rtpbin(1) ─► rtpvp8depay ─► vp8dec ─► RGB ─► appsink (pane colours)
+//! videotestsrc solid colour ─► vp8enc|x264enc ─► pay ─► rtpbin(1) ─► udpsink ┐ same socket
+//! udpsrc ─► rtpbin(1) ─► depay ─► vp8dec|avdec_h264 ─► RGB ─► appsink (pane colours)
 //! audiotestsrc tone|silence ─► opusenc|mulawenc ─► pay ─► rtpbin(0) ─► udpsink ┐ same socket
 //! udpsrc ─► rtpbin(0) ─► depay ─► dec ─► S16 mono ─► appsink (level)
 //! ```
@@ -40,10 +40,27 @@ impl AudioChoice {
     }
 }
 
+/// Video codec the client offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VideoChoice {
+    Vp8,
+    H264,
+}
+
+impl VideoChoice {
+    pub fn codec(self) -> Codec {
+        match self {
+            VideoChoice::Vp8 => Codec::Vp8,
+            VideoChoice::H264 => Codec::H264,
+        }
+    }
+}
+
 pub struct MediaSettings {
     pub colour: Colour,
     pub speak: bool,
     pub audio: AudioChoice,
+    pub video: VideoChoice,
     pub width: u32,
     pub height: u32,
     pub fps: u32,
@@ -94,13 +111,30 @@ impl Media {
             AudioChoice::Opus => "rtpopusdepay name=adepay ! opusdec",
             AudioChoice::Pcmu => "rtppcmudepay name=adepay ! mulawdec",
         };
+        let video_send = match s.video {
+            VideoChoice::Vp8 => format!(
+                "vp8enc deadline=1 cpu-used=8 target-bitrate=300000 keyframe-max-dist={} \
+                 ! rtpvp8pay name=vpay picture-id-mode=15-bit mtu=1200",
+                s.fps * 2
+            ),
+            VideoChoice::H264 => format!(
+                "x264enc tune=zerolatency speed-preset=ultrafast bitrate=300 key-int-max={} threads=1 \
+                 ! video/x-h264,profile=constrained-baseline ! rtph264pay name=vpay config-interval=-1 mtu=1200",
+                s.fps * 2
+            ),
+        };
+        let video_recv = match s.video {
+            VideoChoice::Vp8 => "rtpvp8depay name=vdepay request-keyframe=true wait-for-keyframe=true ! vp8dec",
+            VideoChoice::H264 => {
+                "rtph264depay name=vdepay request-keyframe=true wait-for-keyframe=true ! h264parse ! avdec_h264"
+            }
+        };
         let ip = s.local_ip;
         let desc = format!(
             "rtpbin name=rb latency=100 rtp-profile=avpf \
              videotestsrc is-live=true pattern=solid-color foreground-color={argb} \
                ! video/x-raw,format=I420,width={w},height={h},framerate={fps}/1 \
-               ! vp8enc deadline=1 cpu-used=8 target-bitrate=300000 keyframe-max-dist={kf} \
-               ! rtpvp8pay name=vpay picture-id-mode=15-bit mtu=1200 ! rb.send_rtp_sink_1 \
+               ! {video_send} ! rb.send_rtp_sink_1 \
              rb.send_rtp_src_1 ! udpsink name=vrtpsink sync=false async=false \
              rb.send_rtcp_src_1 ! udpsink name=vrtcpsink sync=false async=false \
              audiotestsrc is-live=true wave={wave} ! {audio_send} ! rb.send_rtp_sink_0 \
@@ -108,15 +142,13 @@ impl Media {
              rb.send_rtcp_src_0 ! udpsink name=artcpsink sync=false async=false \
              udpsrc name=vsrc address={ip} port=0 buffer-size=1048576 ! rb.recv_rtp_sink_1 \
              udpsrc name=asrc address={ip} port=0 ! rb.recv_rtp_sink_0 \
-             rtpvp8depay name=vdepay request-keyframe=true wait-for-keyframe=true ! vp8dec \
-               ! videoconvert ! video/x-raw,format=RGB ! appsink name=vsink sync=false max-buffers=2 drop=true \
+             {video_recv} ! videoconvert ! video/x-raw,format=RGB ! appsink name=vsink sync=false max-buffers=2 drop=true \
              {audio_recv} ! audioconvert ! audioresample \
                ! audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=1 ! appsink name=asink sync=false",
             argb = s.colour.argb(),
             w = s.width,
             h = s.height,
             fps = s.fps,
-            kf = s.fps * 2,
         );
         let pipeline = gst::parse::launch(&desc)
             .map_err(|e| format!("pipeline: {e}"))?
@@ -229,12 +261,13 @@ impl Media {
                 return Err(format!("the node refused the {:?} stream", s.kind));
             }
             let src = el(&self.pipeline, src)?;
+            let video = matches!(s.codec, Codec::Vp8 | Codec::H264);
             let mut caps = gst::Caps::builder("application/x-rtp")
-                .field("media", if s.codec == Codec::Vp8 { "video" } else { "audio" })
+                .field("media", if video { "video" } else { "audio" })
                 .field("encoding-name", s.codec.encoding_name().to_uppercase())
                 .field("clock-rate", s.clock_rate as i32)
                 .field("payload", s.recv_payload_type as i32);
-            if s.codec == Codec::Vp8 {
+            if video {
                 caps = caps.field("rtcp-fb-nack-pli", true).field("rtcp-fb-ccm-fir", true);
             }
             src.set_property("caps", caps.build());

@@ -21,12 +21,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use convene_engine::sdp::{Capabilities, Codec, LocalSession, NegotiatedStream, Vp8Config, accept_answer, offer};
+use convene_engine::sdp::{
+    Capabilities, H264Config, LocalSession, NegotiatedStream, ProfileLevelId, Vp8Config, accept_answer, offer,
+};
 use convene_pipelines::layout::Layout;
 use serde_json::{Value, json};
 
 use check::{Colour, Expectation};
-use media::{AudioChoice, Media, MediaSettings};
+use media::{AudioChoice, Media, MediaSettings, VideoChoice};
 
 #[derive(clap::Args, Debug)]
 pub struct TestClientArgs {
@@ -45,7 +47,11 @@ pub struct TestClientArgs {
     /// Audio codec to offer.
     #[arg(long, value_enum, default_value = "opus")]
     pub audio: AudioChoice,
-    /// Size of the picture sent, and the largest one asked for (VP8 max-fs).
+    /// Video codec to offer (H.264: Constrained Baseline, packetization-mode 1, at the level
+    /// that fits the size).
+    #[arg(long, value_enum, default_value = "vp8")]
+    pub video: VideoChoice,
+    /// Size of the picture sent, and the largest one asked for (VP8 max-fs, H.264 level).
     #[arg(long, default_value_t = 320)]
     pub width: u32,
     #[arg(long, default_value_t = 180)]
@@ -94,6 +100,15 @@ fn stream_json(s: Option<&NegotiatedStream>) -> Value {
     })
 }
 
+/// The lowest H.264 level (`level_idc`) whose largest frame holds `macroblocks` (ITU-T H.264
+/// Table A-1), so the node sends no bigger picture than asked for.
+fn h264_level_for(macroblocks: u32) -> u8 {
+    [(99, 10), (396, 20), (792, 21), (1620, 22), (3600, 31), (5120, 32), (8192, 40)]
+        .into_iter()
+        .find(|(fs, _)| macroblocks <= *fs)
+        .map_or(40, |(_, l)| l)
+}
+
 /// Runs the client; `Err` for a failed call, `Ok(false)` when the expectations did not hold.
 pub fn run(a: TestClientArgs) -> Result<bool, String> {
     let name = a.name.clone().unwrap_or_else(|| a.colour.to_string());
@@ -103,6 +118,7 @@ pub fn run(a: TestClientArgs) -> Result<bool, String> {
         colour: a.colour,
         speak: a.speak,
         audio: a.audio,
+        video: a.video,
         width: a.width,
         height: a.height,
         fps: a.fps,
@@ -110,9 +126,15 @@ pub fn run(a: TestClientArgs) -> Result<bool, String> {
         local_ip,
     })?;
 
+    let macroblocks = a.width.div_ceil(16) * a.height.div_ceil(16);
     let caps = Capabilities {
-        preference: vec![a.audio.codec(), Codec::Vp8],
-        vp8: Vp8Config { max_fr: Some(30), max_fs: Some(a.width.div_ceil(16) * a.height.div_ceil(16)) },
+        preference: vec![a.audio.codec(), a.video.codec()],
+        vp8: Vp8Config { max_fr: Some(30), max_fs: Some(macroblocks) },
+        h264: H264Config {
+            profile_level_id: ProfileLevelId { level_idc: h264_level_for(macroblocks), ..ProfileLevelId::CONSTRAINED_BASELINE_3_1 },
+            packetization_modes: vec![1],
+            ..H264Config::default()
+        },
         ..Capabilities::default()
     };
     let mut local = LocalSession::new(LocalSession::random_session_id(), local_ip, media.audio_port, media.video_port);
