@@ -85,6 +85,9 @@ pub struct MediaArgs {
     /// Print the gst-launch pipeline of each case.
     #[arg(long)]
     show_pipeline: bool,
+    /// Experiment: give the gst-launch pipeline the engine's live background and silence sources.
+    #[arg(long)]
+    gst_engine_like_sources: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -458,6 +461,7 @@ fn run_gst(case: &Case, inputs: &Inputs, drains: &Drains, a: &MediaArgs, base_rs
         outputs: &drains.ports,
         jitter_ms: JITTER_MS,
         mix_ms: MIX_MS,
+        engine_like_sources: a.gst_engine_like_sources,
     });
     let child = Command::new(&a.gst_launch)
         .arg("-q")
@@ -593,7 +597,8 @@ fn bench(mut a: MediaArgs) -> Result<(), String> {
                         inputs: &ports,
                         outputs: &drains.ports,
                         jitter_ms: JITTER_MS,
-                        mix_ms: MIX_MS
+                        mix_ms: MIX_MS,
+                        engine_like_sources: a.gst_engine_like_sources,
                     })
                 );
             }

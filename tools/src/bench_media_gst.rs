@@ -24,6 +24,9 @@ pub struct Spec<'a> {
     pub jitter_ms: u32,
     /// Compositor and mixer latency beyond the jitter buffer, ms (the engine's default).
     pub mix_ms: u32,
+    /// Feed each compositor a live black `videotestsrc` and each mixer a live silent
+    /// `audiotestsrc`, as the engine does (an experiment: what those sources cost).
+    pub engine_like_sources: bool,
 }
 
 fn index(id: ParticipantId) -> usize {
@@ -96,6 +99,14 @@ pub fn describe(s: &Spec) -> String {
             );
             let _ = write!(links, " v{}. ! {} ! c{k}.sink_{j}", index(id), bridge(format!("qp{k}_{j}")));
         }
+        if s.engine_like_sources {
+            let _ = write!(
+                links,
+                " videotestsrc name=cbg{k} is-live=true pattern=black ! \
+                 video/x-raw,format=I420,width={w},height={h},framerate={fps}/1,pixel-aspect-ratio=1/1 ! c{k}.sink_99"
+            );
+            let _ = write!(d, " sink_99::zorder=0");
+        }
         let t = enc.tier;
         let _ = write!(
             d,
@@ -125,6 +136,13 @@ pub fn describe(s: &Spec) -> String {
             bridge(format!("qa{m}")),
             clients(&listeners, |i| s.outputs[i].1),
         );
+        if s.engine_like_sources {
+            let _ = write!(
+                d,
+                " audiotestsrc name=msil{m} is-live=true wave=silence samplesperbuffer=960 ! \
+                 audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=1 ! m{m}."
+            );
+        }
         for id in &mix.inputs {
             let _ = write!(d, " a{}. ! {} ! m{m}.", index(*id), bridge(format!("qm{m}_{}", index(*id))));
         }
@@ -144,14 +162,14 @@ pub fn category(thread: &str) -> usize {
         || (digits_after("p") && (el.ends_with("rtpsrc") || el.ends_with("rtcpsrc") || el.ends_with("rtcpsr") || el.ends_with("rtpsr")))
     {
         0
-    } else if digits_after("pic") || digits_after("qp") || digits_after("c") || el.starts_with("pool-") {
+    } else if digits_after("pic") || digits_after("qp") || digits_after("c") || digits_after("cbg") || el.starts_with("pool-") {
         // (`pool-…`: GLib pool threads, in these pipelines the compositors' blending workers.)
         1
     } else if digits_after("venc") || digits_after("qe") {
         2
     } else if digits_after("p") && (el.contains("-vsend") || el.contains("-asend")) {
         3
-    } else if digits_after("mix") || digits_after("qm") || digits_after("m") {
+    } else if digits_after("mix") || digits_after("qm") || digits_after("m") || digits_after("msil") {
         4
     } else if digits_after("aenc") || digits_after("qa") {
         5
