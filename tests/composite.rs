@@ -145,16 +145,20 @@ impl Client {
         });
     }
 
-    /// Closes standard input (the client hangs up) and returns its summary.
-    fn hang_up(&mut self) -> Value {
+    /// Closes standard input (the client hangs up) and returns its summary and whether it
+    /// exited with success (its expectations held).
+    fn hang_up(&mut self) -> (Value, bool) {
         drop(self.stdin.take());
         let deadline = Instant::now() + Duration::from_secs(20);
-        while self.child.try_wait().ok().flatten().is_none() {
+        let status = loop {
+            if let Some(s) = self.child.try_wait().ok().flatten() {
+                break s;
+            }
             assert!(Instant::now() < deadline, "{}: still running 20 s after hanging up", self.name);
             std::thread::sleep(Duration::from_millis(50));
-        }
+        };
         self.wait(2, "its summary", |l| l.iter().any(|l| l["event"] == "summary"));
-        self.lines().into_iter().find(|l| l["event"] == "summary").unwrap()
+        (self.lines().into_iter().find(|l| l["event"] == "summary").unwrap(), status.success())
     }
 }
 
@@ -226,7 +230,8 @@ fn three_callers_see_the_speaker_and_each_other_but_never_themselves() {
     assert!(g > -30.0 && b > -30.0, "green/blue do not hear red: {g} {b}");
     assert!(r < -60.0, "red hears {r} dBov: itself?");
     for c in [&mut red, &mut blue, &mut green] {
-        let s = c.hang_up();
+        let (s, passed) = c.hang_up();
+        assert!(passed && s["passed"] == true, "{}: {s}", c.name);
         assert_eq!(s["bye_answered"], true, "{}: {s}", c.name);
         assert_eq!(s["media_error"], Value::Null, "{}: {s}", c.name);
     }
@@ -272,8 +277,8 @@ fn test_call_sends_back_what_it_receives() {
     let ps = node.participants("the test call", |p| p.len() == 1);
     assert_eq!(ps[0]["service_type"], "test_call");
     me.steadily_ok(4, 30);
-    let s = me.hang_up();
-    assert_eq!(s["passed"], true, "{s}");
+    let (s, passed) = me.hang_up();
+    assert!(passed && s["passed"] == true, "{s}");
     assert_eq!(s["bye_answered"], true, "{s}");
 
     let mut quiet = Client::start(&test, "yellow", &["--layout", "1:0", "--expect-self", "--audio", "pcmu"]);
@@ -284,4 +289,12 @@ fn test_call_sends_back_what_it_receives() {
     assert!(loudest < -60.0, "a silent caller hears {loudest} dBov back");
     assert!(samples.iter().filter(|s| s["ok"] == true).all(|s| colours(s) == ["yellow"]), "{}", quiet.tail());
     quiet.hang_up();
+
+    // Negative control: the conference check (never see yourself) fails here, where the caller
+    // does see itself, and the client says so in its summary and exit status.
+    let mut mirror = Client::start(&test, "cyan", &["--layout", "1:0"]);
+    mirror.answered();
+    mirror.wait(30, "its own picture reported", |l| l.iter().any(|s| s["own_colour_seen"] == true));
+    let (s, passed) = mirror.hang_up();
+    assert!(!passed && s["passed"] == false && s["own_colour_samples"].as_u64() > Some(0), "{s}");
 }
