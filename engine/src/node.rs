@@ -77,6 +77,11 @@ pub struct NodeSupervisor {
     /// Live conferences by service name.
     conferences: HashMap<String, ConferenceEntry>,
     routes: HashMap<DialogId, Route>,
+    /// Threads conferences run on, round robin (one per core, created with the first
+    /// conference): building a conference's media pipeline takes milliseconds of CPU, which
+    /// must not hold up signalling or the other conferences.
+    arbiters: Vec<actix::dev::ArbiterHandle>,
+    next_arbiter: usize,
 }
 
 impl NodeSupervisor {
@@ -100,6 +105,8 @@ impl NodeSupervisor {
             caps: Arc::new(Capabilities::default()),
             conferences: HashMap::new(),
             routes: HashMap::new(),
+            arbiters: Vec::new(),
+            next_arbiter: 0,
         }
     }
 
@@ -324,7 +331,11 @@ impl NodeSupervisor {
                 let parent = ConferenceParent { updates: ctx.address().recipient(), ended: ctx.address().recipient() };
                 let actor =
                     ConferenceActor::new(id, self.config.name.clone(), info.clone(), globals, self.caps.clone(), sip, self.media.conference(id, &info), parent);
-                let addr = actor.start();
+                if self.arbiters.is_empty() {
+                    self.arbiters = (0..self.cores.max(1)).map(|_| actix::Arbiter::new().handle()).collect();
+                }
+                self.next_arbiter = (self.next_arbiter + 1) % self.arbiters.len();
+                let addr = ConferenceActor::start_in_arbiter(&self.arbiters[self.next_arbiter], move |_| actor);
                 self.conferences.insert(name.clone(), ConferenceEntry { id, addr: addr.clone(), last: None });
                 addr
             }
