@@ -178,28 +178,30 @@ fn level(sample: &Value) -> f64 {
 }
 
 /// Green and blue join silent, then red joins speaking, each once the one before is in the
-/// conference (so the display order, speaker first and then join order, is known). Returns
-/// when every picture is as expected; nobody has seen themselves so far.
-fn three_in_meet(node: &mut Node) -> (Client, Client, Client) {
-    let meet = node.uri("meet");
-    let mut green = Client::start(&meet, "green", &["--expect-main", "red", "--expect-thumbnail", "blue"]);
+/// conference (so the display order, speaker first and then join order, is known), each with
+/// `extra` (the layout) and its expectations. Returns when every picture is as expected; nobody
+/// has seen themselves so far.
+fn three_callers(node: &mut Node, alias: &str, extra: &[&str], expect: [&[&str]; 3]) -> (Client, Client, Client) {
+    let uri = node.uri(alias);
+    fn args<'a>(own: &[&'a str], extra: &[&'a str], e: &[&'a str]) -> Vec<&'a str> {
+        [own, extra, e].concat()
+    }
+    let mut green = Client::start(&uri, "green", &args(&[], extra, expect[0]));
     green.answered();
     node.participants("green", |p| p.len() == 1);
     green.receiving();
     // Blue calls with H.264 and PCMU: its picture is composited like the others' and encoded for it.
-    let mut blue = Client::start(&meet, "blue", &["--video", "h264", "--audio", "pcmu", "--expect-main", "red", "--expect-thumbnail", "green"]);
+    let mut blue = Client::start(&uri, "blue", &args(&["--video", "h264", "--audio", "pcmu"], extra, expect[1]));
     blue.answered();
     let ps = node.participants("green and blue", |p| p.len() == 2);
     let blue_streams = &ps.iter().find(|p| p["display_name"] == "blue").expect("blue by name")["media_streams"];
     assert!(blue_streams.to_string().contains("H264"), "{blue_streams}");
-    // Before red speaks, blue sees green (the only other one) in its main pane.
-    blue.wait(20, "green in the main pane", |l| l.iter().any(|s| s["event"] == "sample" && s["frames"].as_u64() > Some(0) && colours(s).first().is_some_and(|c| c == "green")));
-    let mut red = Client::start(&meet, "red", &["--speak", "--expect-main", "green", "--expect-thumbnail", "blue"]);
+    // Before red speaks, blue sees green (the only other one) in the first pane.
+    blue.wait(20, "green in the first pane", |l| l.iter().any(|s| s["event"] == "sample" && s["frames"].as_u64() > Some(0) && colours(s).first().is_some_and(|c| c == "green")));
+    let mut red = Client::start(&uri, "red", &args(&["--speak"], extra, expect[2]));
     red.answered();
     node.participants("three callers", |p| p.len() == 3);
 
-    // Red speaks: green and blue get red in the main pane and each other in the first
-    // thumbnail; red sees green (who joined first) in the main pane and blue in the thumbnail.
     for c in [&mut green, &mut blue, &mut red] {
         c.steadily_ok(4, 40);
     }
@@ -210,9 +212,25 @@ fn three_in_meet(node: &mut Node) -> (Client, Client, Client) {
         // Not once, from the first decoded frame on, was their own colour anywhere in the picture.
         let own: Vec<&Value> = samples.iter().filter(|s| s["own_colour_seen"] == true).collect();
         assert!(own.is_empty(), "{} saw itself: {own:?}", c.name);
-        assert_eq!(last["size"], serde_json::json!([320, 180]), "{}: the size asked for by VP8 max-fs", c.name);
+        assert_eq!(last["size"], serde_json::json!([320, 180]), "{}: the size asked for by VP8 max-fs / H.264 level", c.name);
     }
     (green, blue, red)
+}
+
+/// In the sample VMR (1:7), once red speaks: green and blue get red in the main pane and each
+/// other in the first thumbnail; red sees green (who joined first) in the main pane and blue
+/// in the thumbnail.
+fn three_in_meet(node: &mut Node) -> (Client, Client, Client) {
+    three_callers(
+        node,
+        "meet",
+        &[],
+        [
+            &["--expect-main", "red", "--expect-thumbnail", "blue"],
+            &["--expect-main", "red", "--expect-thumbnail", "green"],
+            &["--expect-main", "green", "--expect-thumbnail", "blue"],
+        ],
+    )
 }
 
 /// The loudest level in the last four samples.
@@ -263,6 +281,26 @@ fn when_the_speaker_leaves_nobody_is_shown_themselves() {
             .map(|s| format!("t={} {:?}", s["t"], colours(s)))
             .collect();
         assert!(own.is_empty(), "{} was shown itself after red left: {own:?}", c.name);
+    }
+}
+
+/// A VMR with the 2x2 layout: the speaker in the first cell, the others in join order in the
+/// next, the cells nobody fills black.
+#[test]
+fn a_two_by_two_room_fills_the_cells_in_speaker_then_join_order() {
+    let mut node = Node::start();
+    let body = serde_json::json!({"name": "Grid", "service_type": "conference", "aliases": [{"alias": "grid"}], "host_view": "four_mains_zero_pips"});
+    let r = node.http.post(format!("{}/api/admin/configuration/v1/conference/", node.up.base)).basic_auth("admin", Some(PW)).json(&body).send().unwrap();
+    assert_eq!(r.status().as_u16(), 201, "{:?}", r.text());
+    let (mut green, mut blue, mut red) = three_callers(
+        &mut node,
+        "grid",
+        &["--layout", "4:0"],
+        [&["--expect-panes", "red,blue,black,black"], &["--expect-panes", "red,green,black,black"], &["--expect-panes", "green,blue,black,black"]],
+    );
+    for c in [&mut red, &mut blue, &mut green] {
+        let (s, passed) = c.hang_up();
+        assert!(passed, "{}: {s}", c.name);
     }
 }
 

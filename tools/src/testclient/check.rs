@@ -198,6 +198,8 @@ pub struct Expectation {
     /// The colours of the first thumbnails, in pane order (thumbnails after these are not
     /// checked: an empty 1:7 thumbnail slot shows the main picture beneath it).
     pub thumbnails: Vec<Colour>,
+    /// The colours of the first panes, in pane order (mains first, then thumbnails).
+    pub panes: Vec<Colour>,
     /// Colours that must not be present in any pane (a participant's own colour).
     pub absent: Vec<Colour>,
 }
@@ -218,6 +220,13 @@ pub fn evaluate(panes: &[PaneSample], e: &Expectation) -> Result<(), String> {
             Some(p) if p.colour == Some(*want) => {}
             Some(p) => problems.push(format!("thumbnail {i} is {} not {want}", show(p.colour))),
             None => problems.push(format!("no thumbnail {i}")),
+        }
+    }
+    for (i, want) in e.panes.iter().enumerate() {
+        match panes.get(i) {
+            Some(p) if p.colour == Some(*want) => {}
+            Some(p) => problems.push(format!("pane {i} is {} not {want}", show(p.colour))),
+            None => problems.push(format!("no pane {i}")),
         }
     }
     for c in &e.absent {
@@ -329,7 +338,7 @@ mod tests {
         assert_eq!(s[1].colour, Some(Colour::Blue));
         // Empty thumbnail slots show the main underneath.
         assert!(s[2..].iter().all(|p| p.colour == Some(Colour::Red)));
-        let green_view = Expectation { main: Some(Colour::Red), thumbnails: vec![Colour::Blue], absent: vec![Colour::Green] };
+        let green_view = Expectation { main: Some(Colour::Red), thumbnails: vec![Colour::Blue], absent: vec![Colour::Green], ..Default::default() };
         assert_eq!(evaluate(&s, &green_view), Ok(()));
     }
 
@@ -339,7 +348,7 @@ mod tests {
         // Blue is absent (the thumbnail is black).
         let f = composite(w, h, [255, 0, 0], [0, 0, 0]);
         let s = sample_panes(&rgb(&f, w, h), Layout::OneMainSevenPips);
-        let e = Expectation { main: Some(Colour::Red), thumbnails: vec![Colour::Blue], absent: vec![Colour::Green] };
+        let e = Expectation { main: Some(Colour::Red), thumbnails: vec![Colour::Blue], absent: vec![Colour::Green], ..Default::default() };
         assert_eq!(evaluate(&s, &e), Err("thumbnail 0 is black not blue".to_string()));
         // The wrong speaker in the main pane.
         let f = composite(w, h, [0, 0, 255], [255, 0, 0]);
@@ -352,6 +361,21 @@ mod tests {
         assert!(present(&s, Colour::Green));
         let err = evaluate(&s, &Expectation { absent: vec![Colour::Green], ..Default::default() }).unwrap_err();
         assert!(err.contains("green in pane 1"), "{err}");
+    }
+
+    #[test]
+    fn grid_panes_are_checked_in_order() {
+        let (w, h) = (320, 180);
+        let p = panes(Layout::FourMainsZeroPips, w, h);
+        let f = frame(w, h, [0, 0, 0], &[(p[0].rect, [255, 0, 0]), (p[1].rect, [0, 0, 255])]);
+        let s = sample_panes(&rgb(&f, w, h), Layout::FourMainsZeroPips);
+        let colours: Vec<Option<Colour>> = s.iter().map(|p| p.colour).collect();
+        assert_eq!(colours, [Some(Colour::Red), Some(Colour::Blue), Some(Colour::Black), Some(Colour::Black)]);
+        let e = |panes: Vec<Colour>| Expectation { panes, absent: vec![Colour::Green], ..Default::default() };
+        use Colour::*;
+        assert_eq!(evaluate(&s, &e(vec![Red, Blue, Black, Black])), Ok(()));
+        assert_eq!(evaluate(&s, &e(vec![Blue, Red])), Err("pane 0 is red not blue; pane 1 is blue not red".to_string()));
+        assert_eq!(evaluate(&s, &e(vec![Red, Blue, Black, Black, Black])), Err("no pane 4".to_string()));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! It calls a URI, sends a solid-colour picture (and a tone with `--speak`, silence otherwise),
 //! decodes what the node sends back and, every `--interval-ms`, prints one JSON line with the
 //! colour of each pane of the expected layout, the received audio level and a verdict against
-//! the expectations (`--expect-main`, `--expect-thumbnail`; the client's own colour must never
+//! the expectations (`--expect-main`, `--expect-thumbnail`, `--expect-panes`; the client's own colour must never
 //! be shown, except with `--expect-self`, the Test Call, where it must fill the main pane).
 //!
 //! Output, one JSON object per line: `{"event":"answered",...}`, then `{"event":"sample",...}`
@@ -67,6 +67,10 @@ pub struct TestClientArgs {
     /// The first thumbnail must show this colour; repeat for the next ones, in pane order.
     #[arg(long, value_enum)]
     pub expect_thumbnail: Vec<Colour>,
+    /// The colours of the first panes in pane order, comma-separated (e.g. red,blue,black,black
+    /// for a 2x2 grid with two others in it).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub expect_panes: Vec<Colour>,
     /// Test Call: the main pane must show our own colour (instead of never showing it).
     #[arg(long)]
     pub expect_self: bool,
@@ -157,6 +161,7 @@ pub fn run(a: TestClientArgs) -> Result<bool, String> {
     let expectation = Expectation {
         main: if a.expect_self { Some(a.colour) } else { a.expect_main },
         thumbnails: a.expect_thumbnail.clone(),
+        panes: a.expect_panes.clone(),
         absent: if a.expect_self { vec![] } else { vec![a.colour] },
     };
     let stdin_closed = Arc::new(AtomicBool::new(false));
