@@ -605,7 +605,8 @@ fn bench(mut a: MediaArgs) -> Result<(), String> {
             // Pairs of runs (engine, gst-launch; alternating which goes first). A pair where either
             // side fell behind (under 90% of the frames out: the machine was busy) is run again,
             // up to --max-attempts pairs; if too few pairs kept up, the slow ones are kept and flagged.
-            let (mut good, mut slow): (Vec<(Run, Run)>, Vec<(Run, Run)>) = (Vec::new(), Vec::new());
+            let mut good: Vec<(Run, Run)> = Vec::new();
+            let mut slow: Vec<(Run, Run)> = Vec::new();
             let attempts = a.max_attempts.max(a.repeats);
             for r in 0..attempts {
                 if good.len() >= a.repeats {
