@@ -74,10 +74,10 @@ pub struct MediaArgs {
     #[arg(long, default_value_t = 3.0)]
     warmup: f64,
     /// Runs of each side per case (alternating engine and gst-launch).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 3)]
     repeats: usize,
     /// Most pairs of runs per case, counting pairs re-run because a side fell behind.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 5)]
     max_attempts: usize,
     /// The gst-launch program.
     #[arg(long, default_value = "gst-launch-1.0")]
