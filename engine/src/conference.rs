@@ -147,6 +147,8 @@ struct Member {
     self_muted: bool,
     /// Joined while the conference was locked and not yet admitted.
     held: bool,
+    /// Where to ask for their avatar (policy), until asked.
+    avatar: Option<crate::policy::avatar::AvatarRequest>,
 }
 
 pub struct ConferenceActor {
@@ -184,6 +186,8 @@ impl ConferenceActor {
         parent: ConferenceParent,
     ) -> ConferenceActor {
         let guests_muted = service.mute_all_guests;
+        // A policy result may start the instance locked.
+        let locked = service.locked;
         ConferenceActor {
             id,
             node,
@@ -195,7 +199,7 @@ impl ConferenceActor {
             parent,
             members: BTreeMap::new(),
             by_dialog: HashMap::new(),
-            locked: false,
+            locked,
             guests_muted,
             chair_seen: false,
             start_time: crate::node::now_iso(),
@@ -472,11 +476,13 @@ impl Handler<Join> for ConferenceActor {
         };
         let status = ParticipantStatus::new(id, &call);
         let dialog = call.dialog;
+        // Policy's `bypass_lock` lets a caller straight in.
+        let (bypass_lock, avatar) = (call.policy.bypass_lock, call.policy.avatar.clone());
         let actor = ParticipantActor::new(id, call, self.service.clone(), self.caps.clone(), ports, self.sip.clone(), ctx.address());
         let addr = actor.start();
         self.by_dialog.insert(dialog, id);
-        let held = self.locked;
-        self.members.insert(id, Member { addr, status, admin_muted: false, self_muted: false, held });
+        let held = self.locked && !bypass_lock;
+        self.members.insert(id, Member { addr, status, admin_muted: false, self_muted: false, held, avatar });
     }
 }
 
@@ -510,12 +516,36 @@ impl Handler<ParticipantChanged> for ConferenceActor {
 impl Handler<MediaNegotiated> for ConferenceActor {
     type Result = ();
 
-    fn handle(&mut self, msg: MediaNegotiated, _: &mut Context<Self>) {
+    fn handle(&mut self, msg: MediaNegotiated, ctx: &mut Context<Self>) {
         // The media learns who this is before it starts (name tile, screen).
         self.sync_media();
         if let Err(e) = self.media.connect(msg.id, &msg.session) {
             tracing::warn!(participant = %msg.id, error = %e, "media could not start");
         }
+        // Audio-only participants are a name tile: with their avatar, if policy has one.
+        if msg.session.video().is_none() {
+            self.fetch_avatar(ctx, msg.id);
+        }
+    }
+}
+
+impl ConferenceActor {
+    /// Asks policy for a participant's avatar (once, asynchronously: the actor goes on) and hands
+    /// the JPEG to the media; any failure leaves the plain name tile.
+    fn fetch_avatar(&mut self, ctx: &mut Context<Self>, id: Uuid) {
+        let Some(req) = self.members.get_mut(&id).and_then(|m| m.avatar.take()) else { return };
+        let timeout = crate::directory::policy_timeout();
+        async move { crate::policy::avatar::fetch(&req, timeout).await }
+            .into_actor(self)
+            .map(move |r, act, _| match r {
+                Ok(jpeg) if act.members.contains_key(&id) => {
+                    tracing::debug!(participant = %id, bytes = jpeg.len(), "avatar from policy");
+                    act.media.set_avatar(id, jpeg);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::info!(participant = %id, error = %e, "no avatar from policy; plain name tile"),
+            })
+            .spawn(ctx);
     }
 }
 

@@ -10,6 +10,8 @@ use serde_json::{Map, Value};
 
 use crate::node::SECRET_HEADER;
 use crate::participant::IncomingCall;
+use crate::policy::avatar::AvatarRequest;
+use crate::policy::location::LocationDecision;
 use crate::policy::{self, CallInfo, NodePolicy, ParticipantDecision, ServiceDecision};
 
 #[derive(Clone)]
@@ -31,8 +33,9 @@ pub struct StaticDirectory {
 /// Where policy and the configuration send a call.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Routed {
-    /// To this service (`conference` object), the caller perhaps renamed by participant policy.
-    Service { service: Value, globals: Globals, display_name: Option<String> },
+    /// To this service (`conference` object), the caller perhaps renamed by participant policy,
+    /// with what participant policy decided for the call.
+    Service { service: Value, globals: Globals, display_name: Option<String>, policy: policy::CallPolicy },
     NotFound,
     Reject(u16, &'static str),
     /// A SIP 302 to this URI.
@@ -134,13 +137,27 @@ impl ServiceDirectory {
             ServiceDecision::Reject => return Ok(Routed::Reject(404, "Conference Not Found")),
             ServiceDecision::Redirect(to) => return Ok(Routed::Redirect(to)),
         };
-        let display_name = match policy::decide_participant(&policy, &info, &service, policy_timeout()).await {
-            ParticipantDecision::Admit(p) => p.remote_display_name,
+        // Participant properties and media location are independent: asked at the same time.
+        let (participant, location) = tokio::join!(
+            policy::decide_participant(&policy, &info, &service, policy_timeout()),
+            policy::decide_location(&policy, &info, &service, policy_timeout()),
+        );
+        let props = match participant {
+            ParticipantDecision::Admit(p) => p,
             ParticipantDecision::Reject => return Ok(Routed::Reject(403, "Rejected By Policy")),
             ParticipantDecision::Redirect(to) => return Ok(Routed::Redirect(to)),
         };
+        if location == LocationDecision::Reject {
+            return Ok(Routed::Reject(403, "Rejected By Media Location Policy"));
+        }
+        let sref = policy::ServiceRef {
+            name: service["name"].as_str().unwrap_or("").to_string(),
+            tag: service["tag"].as_str().unwrap_or("").to_string(),
+        };
+        let avatar = policy.profile.as_ref().and_then(|p| AvatarRequest::new(p, &info.remote_alias, info.participant_query(&sref)));
+        let call_policy = policy::CallPolicy::new(&props, avatar);
         let globals = self.global().await.map(|g| Globals::from_json(&g)).unwrap_or_default();
-        Ok(Routed::Service { service, globals, display_name })
+        Ok(Routed::Service { service, globals, display_name: props.remote_display_name, policy: call_policy })
     }
 
     /// The `global` settings object.

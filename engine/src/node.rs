@@ -303,11 +303,12 @@ impl NodeSupervisor {
                         sip.respond_with_headers(call.tx, 302, Some("Moved Temporarily"), headers);
                     }
                 }
-                Ok(Routed::Service { service, globals, display_name }) => {
+                Ok(Routed::Service { service, globals, display_name, policy }) => {
                     let mut call = call;
                     if let Some(name) = display_name {
                         crate::policy::rename_caller(&mut call, &name);
                     }
+                    call.policy = policy;
                     let info = ServiceInfo::from_json(&service);
                     if let Err((status, reason)) = service_admission(&info.service_type) {
                         return act.reject(&call, status, Some(reason));
@@ -399,7 +400,7 @@ impl Handler<SipEvent> for NodeSupervisor {
     fn handle(&mut self, SipEvent(event): SipEvent, ctx: &mut Context<Self>) {
         if let Event::NewInvite { tx, dialog, from, offer, request } = event {
             let tokens = call_cost(offer.as_ref());
-            return self.on_new_invite(ctx, IncomingCall { tx, dialog, from, offer, request, tokens });
+            return self.on_new_invite(ctx, IncomingCall { tx, dialog, from, offer, request, tokens, policy: Default::default() });
         }
         let Some(dialog) = event_dialog(&event) else { return };
         let ended = matches!(event, Event::DialogTerminated { .. } | Event::Cancelled { .. });

@@ -35,6 +35,8 @@ pub struct IncomingCall {
     pub request: Box<Request>,
     /// Media tokens the call will use.
     pub tokens: i64,
+    /// What participant policy decided for the call (preauthenticated role, avatar, ...).
+    pub policy: crate::policy::CallPolicy,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,7 +285,10 @@ impl Actor for ParticipantActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        if !needs_pin(&self.service) {
+        if let Some(role) = self.call.policy.preauthenticated_role {
+            // Policy vouched for the caller: no PIN entry.
+            self.status.role = Some(role);
+        } else if !needs_pin(&self.service) {
             self.status.role = Some(if self.service.allow_guests { Role::Guest } else { Role::Chair });
         } else {
             ctx.run_later(PIN_ENTRY_TIMEOUT, |act, ctx| {

@@ -76,6 +76,10 @@ pub struct ServiceInfo {
     /// Virtual Auditorium: `guests_can_see_guests` (`no`, `yes`, `auto`).
     pub guests_can_see_guests: String,
     pub enable_overlay_text: bool,
+    /// The conference instance starts locked (a policy result's `locked`).
+    pub locked: bool,
+    /// The most the conference sends each participant, kbps (`max_callrate_out`; none: no cap).
+    pub max_callrate_out: Option<u64>,
 }
 
 impl ServiceInfo {
@@ -94,6 +98,8 @@ impl ServiceInfo {
             guest_view: s("guest_view"),
             guests_can_see_guests: s("guests_can_see_guests"),
             enable_overlay_text: v.get("enable_overlay_text").and_then(Value::as_bool).unwrap_or(false),
+            locked: v.get("locked").and_then(Value::as_bool).unwrap_or(false),
+            max_callrate_out: v.get("max_callrate_out").and_then(Value::as_u64).filter(|k| *k > 0),
         }
     }
 }
@@ -218,5 +224,18 @@ mod tests {
         assert_eq!(check_pin("5678", &no_guests), PinOutcome::Wrong);
         assert!(!needs_pin(&ServiceInfo::from_json(&json!({"name": "open"}))));
         assert_eq!(ServiceInfo::from_json(&json!({"name": "open"})).service_type, "conference");
+    }
+
+    #[test]
+    fn lock_and_call_rates() {
+        let s = ServiceInfo::from_json(&json!({"name": "x"}));
+        assert_eq!((s.locked, s.max_callrate_out), (false, None));
+        let s = ServiceInfo::from_json(&json!({"name": "x", "locked": true, "max_callrate_out": 768}));
+        assert_eq!((s.locked, s.max_callrate_out), (true, Some(768)));
+        // A policy result's bps become the configuration's kbps.
+        let c = crate::policy::apply::from_policy(json!({"name": "p", "service_type": "conference", "locked": "true", "max_callrate_out": 512000}).as_object().unwrap()).unwrap();
+        let s = ServiceInfo::from_json(&c);
+        assert_eq!((s.locked, s.max_callrate_out), (true, Some(512)));
+        assert_eq!(ServiceInfo::from_json(&json!({"max_callrate_out": 0})).max_callrate_out, None);
     }
 }

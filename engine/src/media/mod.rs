@@ -127,6 +127,9 @@ pub trait MediaHandle: Send {
     fn guest_layout(&self) -> Layout {
         Layout::default()
     }
+    /// A JPEG to show on an audio-only participant's name tile (from policy). Must not block:
+    /// decoding happens elsewhere, and a picture that cannot be decoded leaves the plain tile.
+    fn set_avatar(&mut self, _participant: Uuid, _jpeg: Vec<u8>) {}
 }
 
 /// How often [`MediaHandle::tick`] runs.

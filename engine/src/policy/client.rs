@@ -14,10 +14,11 @@ pub const MAX_BODY: usize = 256 * 1024;
 
 pub const SERVICE_CONFIGURATION: &str = "/policy/v1/service/configuration";
 pub const PARTICIPANT_PROPERTIES: &str = "/policy/v1/participant/properties";
+pub const PARTICIPANT_LOCATION: &str = "/policy/v1/participant/location";
 
 /// One client (and connection pool) per thread: pooled connections belong to the runtime that
 /// made them, and a node's calls all run on its supervisor's thread.
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     thread_local! {
         static C: reqwest::Client = reqwest::Client::builder()
             .connect_timeout(TIMEOUT)

@@ -10,14 +10,26 @@
 //!    configuration from step 1 (`service_config`) and answers in the same schema; it can change
 //!    the configuration, make one, reject or redirect. A failing script leaves step 1's outcome.
 //! 3. With a service found, participant policy the same way (`participant/properties`, then the
-//!    participant script): `reject` refuses the call, a `remote_display_name` renames the caller.
+//!    participant script): `reject` refuses the call, a `remote_display_name` renames the caller,
+//!    `preauthenticated_role` (`chair`/`guest`) lets the caller in with that role without a PIN,
+//!    `bypass_lock` lets them into a locked conference. At the same time, media location policy
+//!    ([`location`]: `participant/location`, then the location script): `reject` refuses the
+//!    call; what a single node does with a location is explained there.
+//! 4. For an admitted call, an avatar request ([`avatar`]) the conference makes once the
+//!    participant turns out to be audio-only (`participant/avatar/<remote_alias>`).
+//!
+//! What participant policy decided travels with the call to its conference as a [`CallPolicy`].
+//! The service configuration's `locked` starts the conference instance locked, and
+//! `max_callrate_out` caps the video bitrate the conference sends (see `routing::ServiceInfo`).
 //!
 //! The decisions after each step are pure functions (unit-tested here); [`decide_service`] and
 //! [`decide_participant`] are the async glue the node runs off its actors' threads.
 
 pub mod apply;
+pub mod avatar;
 pub mod client;
 pub mod local;
+pub mod location;
 pub mod params;
 pub mod profile;
 pub mod response;
@@ -30,6 +42,8 @@ use serde_json::{Map, Value, json};
 pub use params::{CallInfo, NodeIdentity, ServiceRef};
 pub use profile::{NodePolicy, PolicyProfile};
 pub use response::Verdict;
+
+use crate::participant::Role;
 
 /// Where a call goes, once policy has spoken.
 #[derive(Debug, Clone, PartialEq)]
@@ -151,8 +165,32 @@ pub enum ParticipantDecision {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ParticipantProperties {
     pub remote_display_name: Option<String>,
-    /// `chair` or `guest` (read and validated; not applied yet: callers still enter PINs).
+    /// `chair` or `guest`: the caller skips PIN entry and has this role.
     pub preauthenticated_role: Option<String>,
+    /// The caller joins a locked conference without waiting to be admitted.
+    pub bypass_lock: bool,
+}
+
+/// What policy decided for one admitted call, carried with it to its conference.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallPolicy {
+    /// Joins with this role, without entering a PIN.
+    pub preauthenticated_role: Option<Role>,
+    /// Joins a locked conference at once.
+    pub bypass_lock: bool,
+    /// Where to ask for the participant's avatar if their media is audio-only.
+    pub avatar: Option<avatar::AvatarRequest>,
+}
+
+impl CallPolicy {
+    pub fn new(p: &ParticipantProperties, avatar: Option<avatar::AvatarRequest>) -> CallPolicy {
+        let preauthenticated_role = match p.preauthenticated_role.as_deref() {
+            Some("chair") => Some(Role::Chair),
+            Some("guest") => Some(Role::Guest),
+            _ => None,
+        };
+        CallPolicy { preauthenticated_role, bypass_lock: p.bypass_lock, avatar }
+    }
 }
 
 /// Reads a participant `result`; anything unusable is an error (the properties are then ignored).
@@ -170,6 +208,13 @@ pub fn participant_properties(result: &Map<String, Value>) -> Result<Participant
         Some(Value::String(s)) if s == "chair" || s == "guest" => p.preauthenticated_role = Some(s.clone()),
         Some(_) => return Err("\"preauthenticated_role\" must be \"chair\" or \"guest\"".into()),
     }
+    p.bypass_lock = match result.get("bypass_lock") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => true,
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => false,
+        Some(_) => return Err("\"bypass_lock\" must be true or false".into()),
+    };
     Ok(p)
 }
 
@@ -205,6 +250,38 @@ pub fn rename_caller(call: &mut crate::participant::IncomingCall, name: &str) {
         from.display_name = Some(name.to_string());
         call.request.headers.set("From", from.to_string());
     }
+}
+
+fn service_ref(service: &Value) -> ServiceRef {
+    ServiceRef { name: service["name"].as_str().unwrap_or("").to_string(), tag: service["tag"].as_str().unwrap_or("").to_string() }
+}
+
+/// Decides where a participant's media goes once its service is known (see [`location`]).
+pub async fn decide_location(policy: &NodePolicy, info: &CallInfo, service: &Value, timeout: Duration) -> location::LocationDecision {
+    use location::LocationDecision;
+    let Some(profile) = &policy.profile else { return LocationDecision::Here };
+    let here = policy.node.location.as_str();
+    let sref = service_ref(service);
+    let mut decision = LocationDecision::Here;
+    if profile.external_location() {
+        decision = location::decide(client::ask(profile, client::PARTICIPANT_LOCATION, &info.participant_query(&sref), timeout).await, here);
+        if decision == LocationDecision::Reject {
+            return decision;
+        }
+    }
+    if let Some(script) = profile.local_location() {
+        let suggested = match &decision {
+            LocationDecision::Elsewhere(l) => l.clone(),
+            _ => here.to_string(),
+        };
+        let vars = location::script_vars(info.to_json(Some(&sref)), apply::to_policy(service), &suggested);
+        match run_script(script.to_string(), vars).await {
+            Ok(out) if out.verdict.is_ok() => decision = location::decide(out.verdict, here),
+            Ok(out) => tracing::warn!(error = ?out.verdict.err(), "local media location policy output refused"),
+            Err(e) => tracing::warn!(error = %e, "local media location policy failed"),
+        }
+    }
+    decision
 }
 
 /// Decides a participant's properties once its service is known.
@@ -281,9 +358,41 @@ mod tests {
         assert_eq!(participant_after_external(Ok(Verdict::Reject)), Err(ParticipantDecision::Reject));
         assert_eq!(participant_after_external(Err("x".into())), Ok(Map::new()));
         let c = participant_after_external(Ok(Verdict::Continue(Some(result(json!({"remote_display_name": "Policy Bob"})))))).unwrap();
-        assert_eq!(admit(&c), ParticipantDecision::Admit(ParticipantProperties { remote_display_name: Some("Policy Bob".into()), preauthenticated_role: None }));
+        assert_eq!(
+            admit(&c),
+            ParticipantDecision::Admit(ParticipantProperties { remote_display_name: Some("Policy Bob".into()), ..Default::default() })
+        );
         assert_eq!(admit(&result(json!({"remote_display_name": "a\r\nb"}))), ParticipantDecision::Admit(Default::default()));
         assert!(participant_properties(&result(json!({"preauthenticated_role": "admin"}))).is_err());
+        assert!(participant_properties(&result(json!({"bypass_lock": "sometimes"}))).is_err());
+        let p = participant_properties(&result(json!({"preauthenticated_role": "chair", "bypass_lock": "True"}))).unwrap();
+        let c = CallPolicy::new(&p, None);
+        assert_eq!((c.preauthenticated_role, c.bypass_lock), (Some(Role::Chair), true));
+        let p = participant_properties(&result(json!({"preauthenticated_role": "guest"}))).unwrap();
+        assert_eq!(CallPolicy::new(&p, None), CallPolicy { preauthenticated_role: Some(Role::Guest), ..Default::default() });
+        assert_eq!(CallPolicy::new(&ParticipantProperties::default(), None), CallPolicy::default());
+    }
+
+    /// A location script sees the call and the service, and its answer decides.
+    #[actix_rt::test]
+    async fn location_scripts() {
+        let script = r#"{% if service_config.service_tag == "far" %}{"status":"success","action":"continue","result":{"location":"Far"}}
+{% elif call_info.remote_alias == "sip:bad@x" %}{"status":"success","action":"reject"}
+{% else %}{"status":"success","action":"continue","result":{"location":"{{ suggested_media_location.location }}"}}{% endif %}"#;
+        let profile = PolicyProfile {
+            enable_internal_media_location_policy: true,
+            internal_media_location_policy_template: script.into(),
+            ..Default::default()
+        };
+        let policy = NodePolicy { node: NodeIdentity { location: "Here".into(), node_ip: String::new() }, profile: Some(profile) };
+        let info = CallInfo::from_map(&result(json!({"remote_alias": "sip:bob@x"})));
+        let t = Duration::from_secs(1);
+        use location::LocationDecision;
+        assert_eq!(decide_location(&policy, &info, &json!({"name": "R", "tag": ""}), t).await, LocationDecision::Here);
+        assert_eq!(decide_location(&policy, &info, &json!({"name": "R", "tag": "far"}), t).await, LocationDecision::Elsewhere("Far".into()));
+        let bad = CallInfo::from_map(&result(json!({"remote_alias": "sip:bad@x"})));
+        assert_eq!(decide_location(&policy, &bad, &json!({"name": "R", "tag": ""}), t).await, LocationDecision::Reject);
+        assert_eq!(decide_location(&NodePolicy::default(), &bad, &json!({}), t).await, LocationDecision::Here);
     }
 
     #[actix_rt::test]

@@ -201,6 +201,7 @@ mod tests {
             offer: offer.map(crate::sip::Body::sdp),
             request: Box::new(request),
             tokens: 1,
+            policy: Default::default(),
         }
     }
 

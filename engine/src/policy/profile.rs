@@ -62,6 +62,15 @@ impl PolicyProfile {
         self.enable_participant_lookup && !self.url.trim().is_empty()
     }
 
+    pub fn external_location(&self) -> bool {
+        self.enable_media_location_lookup && !self.url.trim().is_empty()
+    }
+
+    pub fn local_location(&self) -> Option<&str> {
+        Some(self.internal_media_location_policy_template.as_str())
+            .filter(|t| self.enable_internal_media_location_policy && !t.trim().is_empty())
+    }
+
     pub fn local_service(&self) -> Option<&str> {
         Some(self.internal_service_policy_template.as_str()).filter(|t| self.enable_internal_service_policy && !t.trim().is_empty())
     }
