@@ -102,6 +102,17 @@ async fn unknown_alias_unsupported_service_and_capacity() {
     let mut full = start(vec![("room", vmr(json!({})))], Some(0));
     full.call(3, "sip:room@127.0.0.1", "a");
     assert_eq!(full.response().await.0, 503);
+
+    // A burst: three audio calls at once on a node with room for two. The third is refused
+    // although no conference has reported its calls yet.
+    let mut burst = start(vec![("room", vmr(json!({})))], Some(2));
+    // The first two are answered (the conference has them) before the third arrives.
+    for n in 10..12 {
+        burst.call(n, "sip:room@127.0.0.1", &format!("caller{n}"));
+    }
+    assert_eq!((burst.response().await.0, burst.response().await.0), (200, 200));
+    burst.call(12, "sip:room@127.0.0.1", "caller12");
+    assert_eq!(burst.response().await.0, 503);
 }
 
 #[actix_rt::test]

@@ -121,6 +121,9 @@ pub struct ConferenceUpdate {
     pub participants: Vec<Value>,
     /// Participant ids (including callers at PIN entry, who are not in `participants`).
     pub members: Vec<Uuid>,
+    /// Their dialogs: the node counts a call's media tokens from the conference's report once
+    /// the call is in it, and from its own routing table until then.
+    pub dialogs: Vec<DialogId>,
     pub tokens: i64,
 }
 
@@ -327,6 +330,7 @@ impl ConferenceActor {
             conference: self.status_json(),
             participants,
             members: self.members.keys().copied().collect(),
+            dialogs: self.by_dialog.keys().copied().collect(),
             tokens: self.members.values().map(|m| m.status.tokens).sum(),
         });
     }

@@ -48,7 +48,8 @@ pub struct NodeConfig {
 enum Route {
     /// The alias is being looked up; `tokens` are reserved for the call.
     Pending { tokens: i64 },
-    Conference(Addr<ConferenceActor>),
+    /// Handed to a conference; its tokens count here until the conference reports the call.
+    Conference(Addr<ConferenceActor>, i64),
 }
 
 struct ConferenceEntry {
@@ -142,8 +143,23 @@ impl NodeSupervisor {
 
     fn tokens_used(&self) -> i64 {
         let conferences: i64 = self.conferences.values().filter_map(|c| c.last.as_ref()).map(|u| u.tokens).sum();
-        let pending: i64 = self.routes.values().map(|r| if let Route::Pending { tokens } = r { *tokens } else { 0 }).sum();
-        conferences + pending
+        // Calls looked up, or handed to a conference that has not reported them yet: a burst of
+        // calls must not all be admitted before the first reports arrive.
+        let reported = |addr: &Addr<ConferenceActor>, dialog: &DialogId| {
+            self.conferences
+                .values()
+                .any(|c| c.addr == *addr && c.last.as_ref().is_some_and(|u| u.dialogs.contains(dialog)))
+        };
+        let in_flight: i64 = self
+            .routes
+            .iter()
+            .map(|(dialog, r)| match r {
+                Route::Pending { tokens } => *tokens,
+                Route::Conference(addr, tokens) if !reported(addr, dialog) => *tokens,
+                Route::Conference(..) => 0,
+            })
+            .sum();
+        conferences + in_flight
     }
 
     /// The status report in the shape the management node's internal API takes.
@@ -341,7 +357,7 @@ impl NodeSupervisor {
                 addr
             }
         };
-        self.routes.insert(call.dialog, Route::Conference(addr.clone()));
+        self.routes.insert(call.dialog, Route::Conference(addr.clone(), call.tokens));
         let join = Join(call.clone());
         addr.send(join)
             .into_actor(self)
@@ -405,7 +421,7 @@ impl Handler<SipEvent> for NodeSupervisor {
         let Some(dialog) = event_dialog(&event) else { return };
         let ended = matches!(event, Event::DialogTerminated { .. } | Event::Cancelled { .. });
         match self.routes.get(&dialog) {
-            Some(Route::Conference(addr)) => addr.do_send(ConferenceDialogEvent { dialog, event }),
+            Some(Route::Conference(addr, _)) => addr.do_send(ConferenceDialogEvent { dialog, event }),
             Some(Route::Pending { .. }) | None => {}
         }
         if ended {
@@ -436,7 +452,7 @@ impl Handler<ConferenceEnded> for NodeSupervisor {
         {
             let addr = e.addr.clone();
             self.conferences.remove(&msg.name);
-            self.routes.retain(|_, r| !matches!(r, Route::Conference(a) if *a == addr));
+            self.routes.retain(|_, r| !matches!(r, Route::Conference(a, _) if *a == addr));
         }
         if msg.record["participants"].as_array().is_some_and(|p| !p.is_empty()) {
             self.post_history(ctx, msg.record);
