@@ -1,13 +1,18 @@
 //! The directory side: connect (ldap:// with StartTLS, ldaps://, or plain ldap:// only when the
 //! source permits it), bind, and search with the Simple Paged Results control (RFC 2696) so large
 //! directories come back page by page. TLS is rustls (no OpenSSL); certificates are verified against the
-//! system's trusted CAs (rustls-native-certs) unless the source turns `ldap_verify_certificate` off.
+//! system's trusted CAs (rustls-native-certs) plus the PEM file named by `CONVENE_LDAP_CA_FILE` (a private
+//! CA), unless the source turns `ldap_verify_certificate` off.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use ldap3::adapters::{EntriesOnly, PagedResults};
 use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use rustls::{ClientConfig, RootCertStore};
 use serde_json::{Map, Value};
 
 use super::template::Entry;
@@ -49,35 +54,163 @@ impl Source {
 /// Attributes asked for besides the user attributes: stable identities.
 const OPERATIONAL: &[&str] = &["*", "entryUUID", "objectGUID"];
 
-async fn connect(src: &Source, starttls: bool) -> Result<ldap3::Ldap, String> {
-    let settings = LdapConnSettings::new()
+/// Environment variable naming a PEM file of CA certificates trusted for LDAP over TLS, in addition
+/// to the system's (for a directory whose certificate comes from a private CA).
+pub const CA_FILE_ENV: &str = "CONVENE_LDAP_CA_FILE";
+
+/// The certificates of a PEM CA bundle (`what` names it in errors). Anything other than
+/// certificates (a key, say) is skipped; a bundle with no certificate, bad PEM, or a certificate
+/// that is not a usable CA certificate is an error.
+pub fn parse_ca_pem(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
+    let mut certs = Vec::new();
+    for (i, c) in CertificateDer::pem_slice_iter(pem).enumerate() {
+        let c = c.map_err(|e| format!("{what}: PEM block {} cannot be read: {e}", i + 1))?;
+        // A trust anchor must parse as an X.509 certificate; check each one so the error names it.
+        RootCertStore::empty()
+            .add(c.clone())
+            .map_err(|e| format!("{what}: certificate {} is not a valid X.509 certificate: {e}", i + 1))?;
+        certs.push(c);
+    }
+    if certs.is_empty() {
+        return Err(format!("{what} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"));
+    }
+    Ok(certs)
+}
+
+/// The extra CAs from [`CA_FILE_ENV`], read at each connection (so a changed file counts at the
+/// next sync); none when it is unset or empty.
+pub fn extra_cas() -> Result<Vec<CertificateDer<'static>>, String> {
+    let Some(path) = std::env::var_os(CA_FILE_ENV).filter(|p| !p.is_empty()) else { return Ok(Vec::new()) };
+    let what = format!("{CA_FILE_ENV} {}", path.to_string_lossy());
+    let pem = std::fs::read(&path).map_err(|e| format!("Cannot read {what}: {e}"))?;
+    parse_ca_pem(&pem, &what)
+}
+
+/// The system's trusted CAs, loaded once.
+static SYSTEM_CAS: LazyLock<Vec<CertificateDer<'static>>> = LazyLock::new(|| {
+    let res = rustls_native_certs::load_native_certs();
+    for e in &res.errors {
+        tracing::warn!("loading the system's trusted CAs: {e}");
+    }
+    res.certs
+});
+
+/// The rustls configuration when certificates are verified: the system's CAs plus [`extra_cas`].
+fn tls_config() -> Result<Arc<ClientConfig>, String> {
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(SYSTEM_CAS.iter().cloned());
+    for c in extra_cas()? {
+        roots.add(c).map_err(|e| format!("{CA_FILE_ENV}: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("No trusted CA certificates: the system store is empty and {CA_FILE_ENV} is not set"));
+    }
+    let config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS configuration: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Why a connection could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectError {
+    /// Our side is misconfigured (a bad CA file): never worked around.
+    Config(String),
+    /// The server cannot be reached.
+    Unreachable(String),
+    /// TLS could not be set up: StartTLS refused, handshake or certificate failure.
+    Tls(String),
+    /// Connected, but the bind was refused.
+    Bind(String),
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (ConnectError::Config(m) | ConnectError::Unreachable(m) | ConnectError::Tls(m) | ConnectError::Bind(m)) = self;
+        f.write_str(m)
+    }
+}
+
+/// Words an administrator can act on for a failed certificate check (`why` is rustls's reason).
+pub fn explain_certificate_error(url: &str, why: &str) -> String {
+    let hint = if why.contains("UnknownIssuer") {
+        format!(
+            " The certificate is not signed by a trusted CA: add the CA certificate (PEM) to the file named by {CA_FILE_ENV}, or to the system's trusted CAs."
+        )
+    } else if why.contains("NotValidForName") {
+        " The certificate does not name the host in ldap_server: use a host name or address it was issued for.".to_string()
+    } else if why.contains("Expired") || why.contains("NotValidYet") {
+        " The certificate is outside its validity period (check the server's certificate and both clocks).".to_string()
+    } else {
+        String::new()
+    };
+    format!("TLS certificate verification of {url} failed: {why}.{hint}")
+}
+
+/// Sorts an ldap3 connection error (`starttls`: the StartTLS operation was asked for).
+fn classify(url: &str, e: &ldap3::LdapError, starttls: bool, tls: bool) -> ConnectError {
+    use ldap3::LdapError;
+    if let LdapError::Io { source } = e {
+        if let Some(tls_err) = source.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+            return match tls_err {
+                rustls::Error::InvalidCertificate(c) => ConnectError::Tls(explain_certificate_error(url, &format!("{c:?}"))),
+                other => ConnectError::Tls(format!("TLS with {url} failed: {other}")),
+            };
+        }
+        use std::io::ErrorKind::*;
+        if matches!(source.kind(), ConnectionRefused | HostUnreachable | NetworkUnreachable | AddrNotAvailable | NotFound) {
+            return ConnectError::Unreachable(format!("Cannot connect to {url}: {e}"));
+        }
+    }
+    match e {
+        LdapError::LdapResult { result } if starttls => ConnectError::Tls(format!(
+            "StartTLS to {url} was refused by the server (rc={}{}): it does not offer TLS on this port",
+            result.rc,
+            if result.text.is_empty() { String::new() } else { format!(", \"{}\"", result.text) }
+        )),
+        LdapError::Rustls { .. } | LdapError::DNSName { .. } => ConnectError::Tls(format!("TLS with {url} failed: {e}")),
+        LdapError::Timeout { .. } => ConnectError::Unreachable(format!("Cannot connect to {url}: {e}")),
+        _ if tls => ConnectError::Tls(format!("TLS with {url} failed: {e}")),
+        _ => ConnectError::Unreachable(format!("Cannot connect to {url}: {e}")),
+    }
+}
+
+async fn connect(src: &Source, starttls: bool) -> Result<ldap3::Ldap, ConnectError> {
+    let tls = starttls || src.url.to_ascii_lowercase().starts_with("ldaps://");
+    let mut settings = LdapConnSettings::new()
         .set_conn_timeout(src.timeout)
         .set_starttls(starttls)
         .set_no_tls_verify(!src.verify_certificate);
+    if tls && src.verify_certificate {
+        settings = settings.set_config(tls_config().map_err(ConnectError::Config)?);
+    }
     let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &src.url)
         .await
-        .map_err(|e| format!("Cannot connect to {}: {e}", src.url))?;
+        .map_err(|e| classify(&src.url, &e, starttls, tls))?;
     ldap3::drive!(conn);
     ldap.with_timeout(src.timeout);
     if !src.bind_dn.is_empty() {
         let res = ldap
             .simple_bind(&src.bind_dn, &src.password)
             .await
-            .map_err(|e| format!("Bind to {} failed: {e}", src.url))?;
+            .map_err(|e| ConnectError::Bind(format!("Bind to {} failed: {e}", src.url)))?;
         if res.rc != 0 {
             let why = if res.rc == 49 { "invalid credentials (wrong bind DN or password)".to_string() } else { format!("{res}") };
-            return Err(format!("Bind to {} as \"{}\" failed: {why}", src.url, src.bind_dn));
+            return Err(ConnectError::Bind(format!("Bind to {} as \"{}\" failed: {why}", src.url, src.bind_dn)));
         }
     }
     Ok(ldap)
 }
 
 /// Connects and binds: ldaps:// is TLS from the start; ldap:// uses StartTLS when enabled and
-/// falls back to plain text only when `ldap_permit_no_tls` allows it.
+/// falls back to plain text only when `ldap_permit_no_tls` allows it (Pexip's "allow insecure
+/// connections if TLS cannot be established"); a bad CA file or an unreachable server never falls back.
 pub async fn open(src: &Source) -> Result<ldap3::Ldap, String> {
     let url = src.url.to_ascii_lowercase();
     if url.starts_with("ldaps://") {
-        return connect(src, false).await;
+        return connect(src, false).await.map_err(|e| e.to_string());
     }
     if !url.starts_with("ldap://") {
         return Err(format!("\"{}\" is not an ldap:// or ldaps:// URL", src.url));
@@ -85,10 +218,13 @@ pub async fn open(src: &Source) -> Result<ldap3::Ldap, String> {
     if src.starttls {
         match connect(src, true).await {
             Ok(l) => return Ok(l),
-            Err(e) if src.permit_no_tls && !e.contains("Bind to") => {
-                tracing::warn!("StartTLS to {} failed ({e}); continuing without TLS as the source permits", src.url);
+            Err(ConnectError::Tls(e)) if src.permit_no_tls => {
+                tracing::warn!("{e}; continuing without TLS as the source permits (ldap_permit_no_tls)");
             }
-            Err(e) => return Err(e),
+            Err(ConnectError::Tls(e)) => {
+                return Err(format!("{e}. Not continuing in plain text: ldap_permit_no_tls is off."));
+            }
+            Err(e) => return Err(e.to_string()),
         }
     } else if !src.permit_no_tls {
         return Err(format!(
@@ -96,7 +232,7 @@ pub async fn open(src: &Source) -> Result<ldap3::Ldap, String> {
             src.url
         ));
     }
-    connect(src, false).await
+    connect(src, false).await.map_err(|e| e.to_string())
 }
 
 /// Where a template searches: `ldap_user_search_dn` relative to the base DN.
@@ -162,4 +298,70 @@ pub async fn search(
     }
     progress(out.len());
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed CA certificate (openssl, valid until 2126); only parsed here, never trusted.
+    const CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBlTCCATugAwIBAgIUU6J+PIB2Ltf7abNXh9LCvW+xMegwCgYIKoZIzj0EAwIw
+HzEdMBsGA1UEAwwUQ29udmVuZSB1bml0IHRlc3QgQ0EwIBcNMjYxMTI1MTEwNzQ4
+WhgPMjEyNjExMDExMTA3NDhaMB8xHTAbBgNVBAMMFENvbnZlbmUgdW5pdCB0ZXN0
+IENBMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEW8uupNWpcYNVAjEaGOBGyPi0
+MVJXeg/IZ1kfO15goTUHGFX4pBHfZ5cW/FQoAgZkUwD5OjqtMbdCPcKAHlT266NT
+MFEwHQYDVR0OBBYEFHZZvFP8FM/LusJAu5hs/wVdB3OvMB8GA1UdIwQYMBaAFHZZ
+vFP8FM/LusJAu5hs/wVdB3OvMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwID
+SAAwRQIgOLsGqy39oDhr/aR4LUPkNQfEE2isW4ttfuM6ZI9zar8CIQCTbhPqFMgj
+IsdhQbhaz0yE9JzeBKOyAdnmhzYvCyK6fA==
+-----END CERTIFICATE-----
+";
+
+    #[test]
+    fn ca_bundles_are_parsed_and_bad_ones_named() {
+        assert_eq!(parse_ca_pem(CA.as_bytes(), "f").unwrap().len(), 1);
+        // A bundle with two certificates and a key (skipped) between them.
+        let bundle = format!("{CA}-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n{CA}");
+        assert_eq!(parse_ca_pem(bundle.as_bytes(), "f").unwrap().len(), 2);
+        let e = parse_ca_pem(b"not a certificate\n", "CONVENE_LDAP_CA_FILE /x.pem").unwrap_err();
+        assert_eq!(e, "CONVENE_LDAP_CA_FILE /x.pem holds no PEM certificate (-----BEGIN CERTIFICATE-----)");
+        let e = parse_ca_pem(b"", "f").unwrap_err();
+        assert!(e.contains("no PEM certificate"), "{e}");
+        let bad = format!("{CA}-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n");
+        let e = parse_ca_pem(bad.as_bytes(), "f").unwrap_err();
+        assert!(e.starts_with("f: certificate 2 is not a valid X.509 certificate"), "{e}");
+        let cut = &CA[..CA.len() - 30];
+        assert!(parse_ca_pem(cut.as_bytes(), "f").is_err(), "a truncated PEM block is an error");
+    }
+
+    #[test]
+    fn certificate_errors_say_what_to_do() {
+        let e = explain_certificate_error("ldaps://d:636/", "UnknownIssuer");
+        assert!(e.starts_with("TLS certificate verification of ldaps://d:636/ failed: UnknownIssuer."), "{e}");
+        assert!(e.contains(CA_FILE_ENV), "{e}");
+        let e = explain_certificate_error("ldaps://d:636/", "NotValidForNameContext { .. }");
+        assert!(e.contains("does not name the host"), "{e}");
+        let e = explain_certificate_error("ldaps://d:636/", "ExpiredContext { .. }");
+        assert!(e.contains("validity period"), "{e}");
+    }
+
+    #[test]
+    fn connect_errors_are_sorted() {
+        let io = |kind| ldap3::LdapError::Io { source: std::io::Error::from(kind) };
+        let url = "ldap://d/";
+        assert!(matches!(classify(url, &io(std::io::ErrorKind::ConnectionRefused), true, true), ConnectError::Unreachable(_)));
+        assert!(matches!(classify(url, &io(std::io::ErrorKind::UnexpectedEof), false, true), ConnectError::Tls(_)));
+        assert!(matches!(classify(url, &io(std::io::ErrorKind::UnexpectedEof), false, false), ConnectError::Unreachable(_)));
+        let cert = ldap3::LdapError::Io {
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+            ),
+        };
+        match classify(url, &cert, true, true) {
+            ConnectError::Tls(m) => assert!(m.contains("UnknownIssuer") && m.contains(CA_FILE_ENV), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
 }
