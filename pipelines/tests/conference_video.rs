@@ -275,3 +275,71 @@ fn names_are_drawn_on_the_video_only_with_overlay_text() {
         .unwrap();
     }
 }
+
+/// A JPEG of one colour, `w`×`h`, made by GStreamer's own encoder.
+fn jpeg_of(colour: u32, w: u32, h: u32) -> Vec<u8> {
+    let p = gstreamer::parse::launch(&format!(
+        "videotestsrc num-buffers=1 pattern=solid-color foreground-color={colour} ! video/x-raw,width={w},height={h} ! jpegenc ! appsink name=s sync=false"
+    ))
+    .unwrap()
+    .downcast::<gstreamer::Pipeline>()
+    .unwrap();
+    let sink = p.by_name("s").unwrap().downcast::<gstreamer_app::AppSink>().unwrap();
+    p.set_state(gstreamer::State::Playing).unwrap();
+    let sample = sink.pull_sample().unwrap();
+    let _ = p.set_state(gstreamer::State::Null);
+    sample.buffer().unwrap().map_readable().unwrap().to_vec()
+}
+
+#[test]
+fn an_avatar_shows_on_the_name_tile_and_a_broken_one_leaves_the_slate() {
+    init();
+    let mut media = ConferenceMedia::new(config(43_400)).unwrap();
+    let events = media.take_events().unwrap();
+    let remote = free_port();
+    let rx = receive_video(remote, VideoCodecSpec::Vp8, 96);
+    let ports = media.add_participant(ParticipantId(1), video_only(VideoCodecSpec::Vp8, remote)).unwrap();
+    let _tx = send_colour(RED, VideoCodecSpec::Vp8, 96, ports.video_rtp.unwrap());
+    for (id, name) in [(2, "Phone With Avatar"), (3, "Phone Without")] {
+        let mut phone = audio_only(AudioCodec::Pcmu, 0, free_port());
+        phone.display_name = name.into();
+        media.add_participant(ParticipantId(id), phone).unwrap();
+    }
+    // A participant with video has no tile to put an avatar on.
+    assert!(media.set_avatar(ParticipantId(1), jpeg_of(YELLOW, 64, 36)).is_err());
+    assert!(media.set_avatar(ParticipantId(9), jpeg_of(YELLOW, 64, 36)).is_err());
+    // Participant 2's avatar is yellow; participant 3's is not a JPEG that decodes.
+    media.set_avatar(ParticipantId(2), jpeg_of(YELLOW, 640, 360)).unwrap();
+    let mut broken = jpeg_of(BLUE, 640, 360);
+    broken.truncate(40);
+    media.set_avatar(ParticipantId(3), broken).unwrap();
+    let order = vec![Participant::new(1), Participant::new(2).audio_only(), Participant::new(3).audio_only()];
+    let plan = media.plan(Layout::FourMainsZeroPips, &order, &AssignOptions::default());
+    media.set_assignments(&plan).unwrap();
+    // Pane 0 is participant 2 (yellow avatar), pane 1 participant 3 (the slate).
+    let slate = [0x30, 0x38, 0x48];
+    eventually(Duration::from_secs(10), || {
+        let f = rx.frames.lock().unwrap();
+        let (x, y) = centre(0);
+        let avatar = f.pixel(x - 30, y - 20).ok_or("no frame")?;
+        if !near(avatar, rgb(YELLOW)) || near(avatar, slate) {
+            return Err(format!("pane 0 (the avatar) {avatar:?}"));
+        }
+        let (x, y) = centre(1);
+        let plain = f.pixel(x - 30, y - 20).ok_or("no frame")?;
+        if !near(plain, slate) {
+            return Err(format!("pane 1 (no usable avatar) {plain:?}"));
+        }
+        Ok(())
+    })
+    .unwrap();
+    // The broken picture was reported, naming participant 3.
+    let mut reported = false;
+    while let Ok(e) = events.try_recv() {
+        if let MediaEvent::Error { id: Some(ParticipantId(3)), message } = &e {
+            assert!(message.contains("avatar"), "{message}");
+            reported = true;
+        }
+    }
+    assert!(reported, "the broken avatar was not reported");
+}

@@ -22,6 +22,7 @@
 //! How the pieces are joined (and why rewiring never blocks): see [`fanout`].
 
 mod audio;
+pub mod avatar;
 pub mod codecs;
 pub mod events;
 mod fanout;
@@ -495,6 +496,23 @@ impl ConferenceMedia {
         for b in &island.bins {
             self.drop_island(b);
         }
+    }
+
+    /// Shows a JPEG (an avatar) on an audio-only participant's name tile, behind their name.
+    /// Returns at once: the picture is decoded on a thread of its own, then replaces the slate;
+    /// one that does not decode leaves the slate (and is reported as a [`MediaEvent::Error`]).
+    /// A participant with video, or without an island yet, has no tile: an error.
+    pub fn set_avatar(&mut self, id: ParticipantId, jpeg: Vec<u8>) -> Result<(), ConferenceError> {
+        let p = self.participants.get(&id).ok_or(ConferenceError::Participant(id, "not present"))?;
+        let src = p.tile.clone().ok_or(ConferenceError::Participant(id, "has video, not a name tile"))?;
+        let text = p.bin.by_name(&format!("p{}-tiletext", id.0));
+        let events = self.events.clone();
+        avatar::show(jpeg, src, text, move |r| {
+            if let Err(e) = r {
+                events(MediaEvent::Error { id: Some(id), message: e.to_string() });
+            }
+        });
+        Ok(())
     }
 
     /// Whether a participant is shown a screen.

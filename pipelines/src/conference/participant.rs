@@ -159,6 +159,8 @@ pub(crate) struct ParticipantIsland {
     pub(crate) audio_in: Option<Arc<Fanout>>,
     /// Decoded video (I420), or the name tile of an audio-only participant.
     pub(crate) video_in: Arc<Fanout>,
+    /// The still frame source of an audio-only participant's name tile (an avatar replaces it).
+    pub(crate) tile: Option<gst_app::AppSrc>,
     /// Encoded audio to send.
     pub(crate) audio_out: Option<gst_app::AppSrc>,
     /// Encoded video to send.
@@ -305,6 +307,7 @@ impl ParticipantIsland {
 
         let mut video_out = None;
         let mut vdepay = None;
+        let mut tile = None;
         let video_in = if let Some(v) = &media.video {
             let (rtp_src, rtcp_src, port) = take_or_bind(reserved.video.take(), ports, &format!("{p}-v"), v.rtcp_mux)?;
             local.video_rtp = Some(port);
@@ -317,7 +320,9 @@ impl ParticipantIsland {
             vdepay = Some(depay);
             vin
         } else {
-            Self::name_tile(&bin, &p, &media.display_name)?
+            let (fanout, src) = Self::name_tile(&bin, &p, &media.display_name)?;
+            tile = Some(src);
+            fanout
         };
 
         // Received streams appear as rtpbin pads `recv_rtp_src_<session>_<ssrc>_<pt>`.
@@ -386,6 +391,7 @@ impl ParticipantIsland {
             ports: local,
             audio_in,
             video_in,
+            tile,
             audio_out,
             video_out,
             video_depay: vdepay,
@@ -521,15 +527,23 @@ impl ParticipantIsland {
         Ok(())
     }
 
-    /// A slate with the participant's name, for audio-only participants.
-    fn name_tile(bin: &gst::Bin, p: &str, name: &str) -> Result<Arc<Fanout>, ConferenceError> {
-        let src = make("videotestsrc", &format!("{p}-tilesrc"))?;
-        src.set_property("is-live", true);
-        src.set_property_from_str("pattern", "solid-color");
-        src.set_property("foreground-color", 0xff30_3848u32);
+    /// A slate with the participant's name, for audio-only participants: a still frame (see
+    /// [`avatar`](super::avatar)) repeated at 5 fps, the name over it. Returns the output and
+    /// the still's source (an avatar replaces the slate there).
+    fn name_tile(bin: &gst::Bin, p: &str, name: &str) -> Result<(Arc<Fanout>, gst_app::AppSrc), ConferenceError> {
+        let src = gst_app::AppSrc::builder()
+            .name(format!("{p}-tilesrc"))
+            .caps(&super::avatar::still_caps())
+            .format(gst::Format::Time)
+            .is_live(false)
+            .build();
+        let freeze = make("imagefreeze", &format!("{p}-tilefreeze"))?;
+        freeze.set_property("is-live", true);
+        freeze.set_property("allow-replace", true);
+        let (w, h, fps) = super::avatar::TILE;
         let caps = make("capsfilter", &format!("{p}-tilecaps"))?;
-        caps.set_property("caps", codecs::i420_caps(640, 360, 5));
-        let mut chain = vec![src, caps];
+        caps.set_property("caps", codecs::i420_caps(w, h, fps));
+        let mut chain = vec![src.clone().upcast(), freeze, caps];
         // textoverlay is in gstreamer1.0-x (pango); without it the tile is a plain slate.
         if let Ok(text) = make("textoverlay", &format!("{p}-tiletext")) {
             text.set_property("text", name);
@@ -546,7 +560,8 @@ impl ParticipantIsland {
         chain.push(sink.upcast());
         bin.add_many(&chain).map_err(|e| ConferenceError::Gst(e.to_string()))?;
         link_all(&chain.iter().collect::<Vec<_>>())?;
-        Ok(fanout)
+        src.push_buffer(super::avatar::slate()).map_err(|e| ConferenceError::Gst(format!("the name tile: {e:?}")))?;
+        Ok((fanout, src))
     }
 
     /// Asks this participant for a keyframe (RTCP PLI via rtpbin).
