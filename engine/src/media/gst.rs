@@ -71,6 +71,8 @@ struct Member {
     screen: Option<Screen>,
     /// In the tracker (present in the conference).
     tracked: bool,
+    /// Their avatar (JPEG), shown on their name tile when they have no video.
+    avatar: Option<Vec<u8>>,
 }
 
 /// A conference's media. See the [module documentation](self).
@@ -111,7 +113,11 @@ impl GstMedia {
         };
         let host_layout = layout_or_default(&service.host_view);
         let guest_layout = if lecture { layout_or_default(&service.guest_view) } else { host_layout };
-        let config = MediaConfig { name_overlay: service.enable_overlay_text, ..config };
+        let mut config = MediaConfig { name_overlay: service.enable_overlay_text, ..config };
+        // `max_callrate_out` is the whole call's: leave room for audio.
+        if let Some(kbps) = service.max_callrate_out {
+            config.max_kbps = config.max_kbps.min(u32::try_from(kbps.saturating_sub(64).max(64)).unwrap_or(u32::MAX));
+        }
         GstMedia {
             config,
             media: None,
@@ -277,7 +283,7 @@ impl MediaHandle for GstMedia {
         self.ids.insert(participant, id);
         self.members.insert(
             id,
-            Member { uuid: participant, state: MemberMedia::default(), ports, media: None, screen: None, tracked: false },
+            Member { uuid: participant, state: MemberMedia::default(), ports, media: None, screen: None, tracked: false, avatar: None },
         );
         Ok(MediaPorts { address, audio: ports.audio_rtp.unwrap_or(0), video: ports.video_rtp.unwrap_or(0) })
     }
@@ -310,6 +316,14 @@ impl MediaHandle for GstMedia {
         let muted = self.members[&id].state.muted;
         if let Some(media) = self.media.as_mut() {
             media.set_muted(id, muted);
+        }
+        // A rebuilt name tile gets the avatar back.
+        if let Some(jpeg) = self.members[&id].avatar.clone()
+            && let Some(media) = self.media.as_mut()
+            && media.local_ports(id).is_some()
+            && self.members[&id].media.as_ref().is_some_and(|p| p.video.is_none())
+        {
+            let _ = media.set_avatar(id, jpeg);
         }
         self.replan();
         Ok(())
@@ -402,6 +416,19 @@ impl MediaHandle for GstMedia {
     fn bitrates(&self, participant: Uuid) -> Option<(u32, u32)> {
         self.ids.get(&participant).and_then(|id| self.rates.get(id)).copied()
     }
+
+    fn set_avatar(&mut self, participant: Uuid, jpeg: Vec<u8>) {
+        let Some(id) = self.ids.get(&participant).copied() else { return };
+        let Some(m) = self.members.get_mut(&id) else { return };
+        m.avatar = Some(jpeg.clone());
+        // Without negotiated media yet, `connect` shows it; with video there is no tile.
+        if m.media.as_ref().is_some_and(|p| p.video.is_none())
+            && let Some(media) = self.media.as_mut()
+            && let Err(e) = media.set_avatar(id, jpeg)
+        {
+            tracing::warn!(%participant, error = %e, "the avatar could not be shown");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -422,5 +449,10 @@ mod tests {
         assert_eq!(GstMedia::new(MediaConfig::default(), &s).host_layout, Layout::OneMainSevenPips);
         s.service_type = "test_call".into();
         assert!(GstMedia::new(MediaConfig::default(), &s).loopback);
+        // max_callrate_out caps the video sent (minus room for audio); it never raises it.
+        s.max_callrate_out = Some(512);
+        assert_eq!(GstMedia::new(MediaConfig::default(), &s).config.max_kbps, 448);
+        s.max_callrate_out = Some(100_000);
+        assert_eq!(GstMedia::new(MediaConfig::default(), &s).config.max_kbps, MediaConfig::default().max_kbps);
     }
 }
