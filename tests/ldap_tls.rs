@@ -139,6 +139,7 @@ fn starttls_and_ldaps_with_the_private_ca_trusted() {
     let st = api.sync(id);
     assert_eq!(st["sync_status"], "FAILED", "{st}");
     let err = st["sync_last_error_description"].as_str().unwrap();
+    eprintln!("error: {err}");
     assert!(err.contains("confidentiality"), "{err}");
     assert_eq!(api.vmr_names().len(), 6);
     server.stop();
@@ -177,6 +178,8 @@ fn an_untrusted_ca_fails_with_a_certificate_error_and_changes_nothing() {
         let st = api.sync(id);
         assert_eq!(st["sync_status"], "FAILED", "{url}: {st}");
         let err = st["sync_last_error_description"].as_str().unwrap();
+        eprintln!("{url}: {err}");
+    eprintln!("error: {err}");
         assert!(err.contains("TLS certificate verification") && err.contains("UnknownIssuer"), "{url}: {err}");
         assert!(err.contains("CONVENE_LDAP_CA_FILE"), "{url}: the error says how to trust the CA: {err}");
         assert_eq!(counts(&st), (Some(0), Some(0), Some(0), Some(0)), "{url}: {st}");
@@ -202,12 +205,14 @@ fn an_untrusted_ca_fails_with_a_certificate_error_and_changes_nothing() {
         (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
     };
     let (ok, out) = cli(&other_ca);
+    eprintln!("other CA: {out}");
     assert!(!ok && out.contains("UnknownIssuer"), "{out}");
     let (ok, out) = cli(&garbage);
     assert!(!ok && out.contains("garbage.pem holds no PEM certificate"), "{out}");
     let (ok, out) = cli(&dir.path().join("missing.pem"));
     assert!(!ok && out.contains("Cannot read CONVENE_LDAP_CA_FILE") && out.contains("missing.pem"), "{out}");
     let (ok, out) = cli(&broken);
+    eprintln!("broken CA file: {out}");
     assert!(!ok && out.contains("broken.pem: certificate 1 is not a valid X.509 certificate"), "{out}");
     assert_eq!(api.vmr_names(), names(5), "failed syncs change nothing");
     let (ok, out) = cli(&slapd.tls.as_ref().unwrap().ca_file);
@@ -237,6 +242,7 @@ fn plain_text_is_refused_unless_permitted() {
     let st = api.sync(id);
     assert_eq!(st["sync_status"], "FAILED", "{st}");
     let err = st["sync_last_error_description"].as_str().unwrap();
+    eprintln!("error: {err}");
     assert!(err.contains("StartTLS") && err.contains("refused") && err.contains("ldap_permit_no_tls is off"), "{err}");
     assert_eq!(counts(&st), (Some(0), Some(0), Some(0), Some(0)), "{st}");
     assert_eq!(api.vmr_names(), names(4));
@@ -246,6 +252,7 @@ fn plain_text_is_refused_unless_permitted() {
     let st = api.sync(id);
     assert_eq!(st["sync_status"], "FAILED", "{st}");
     let err = st["sync_last_error_description"].as_str().unwrap();
+    eprintln!("error: {err}");
     assert!(err.contains("plain ldap:// without StartTLS"), "{err}");
     assert_eq!(api.vmr_names(), names(4));
 
@@ -254,6 +261,7 @@ fn plain_text_is_refused_unless_permitted() {
     let st = api.sync(id);
     assert_eq!(st["sync_status"], "FAILED", "{st}");
     let err = st["sync_last_error_description"].as_str().unwrap();
+    eprintln!("error: {err}");
     assert!(err.contains("TLS with ldaps://"), "{err}");
     assert_eq!(api.vmr_names(), names(4));
     server.stop();

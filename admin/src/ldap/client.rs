@@ -66,9 +66,13 @@ pub fn parse_ca_pem(pem: &[u8], what: &str) -> Result<Vec<CertificateDer<'static
     for (i, c) in CertificateDer::pem_slice_iter(pem).enumerate() {
         let c = c.map_err(|e| format!("{what}: PEM block {} cannot be read: {e}", i + 1))?;
         // A trust anchor must parse as an X.509 certificate; check each one so the error names it.
-        RootCertStore::empty()
-            .add(c.clone())
-            .map_err(|e| format!("{what}: certificate {} is not a valid X.509 certificate: {e}", i + 1))?;
+        RootCertStore::empty().add(c.clone()).map_err(|e| {
+            let why = match e {
+                rustls::Error::InvalidCertificate(c) => format!("{c:?}"),
+                e => e.to_string(),
+            };
+            format!("{what}: certificate {} is not a valid X.509 certificate ({why})", i + 1)
+        })?;
         certs.push(c);
     }
     if certs.is_empty() {
@@ -172,6 +176,7 @@ fn classify(url: &str, e: &ldap3::LdapError, starttls: bool, tls: bool) -> Conne
         )),
         LdapError::Rustls { .. } | LdapError::DNSName { .. } => ConnectError::Tls(format!("TLS with {url} failed: {e}")),
         LdapError::Timeout { .. } => ConnectError::Unreachable(format!("Cannot connect to {url}: {e}")),
+        _ if tls && !starttls => ConnectError::Tls(format!("TLS with {url} failed: {e} (does the server offer ldaps:// on this port?)")),
         _ if tls => ConnectError::Tls(format!("TLS with {url} failed: {e}")),
         _ => ConnectError::Unreachable(format!("Cannot connect to {url}: {e}")),
     }
@@ -222,7 +227,7 @@ pub async fn open(src: &Source) -> Result<ldap3::Ldap, String> {
                 tracing::warn!("{e}; continuing without TLS as the source permits (ldap_permit_no_tls)");
             }
             Err(ConnectError::Tls(e)) => {
-                return Err(format!("{e}. Not continuing in plain text: ldap_permit_no_tls is off."));
+                return Err(format!("{}. Not continuing in plain text: ldap_permit_no_tls is off.", e.trim_end_matches('.')));
             }
             Err(e) => return Err(e.to_string()),
         }
