@@ -6,6 +6,9 @@
 //! without holding up other calls, and the requests carry the reference's query parameters.
 //! Local policy: a script changes a service, makes one, and rejects; a bad script is refused
 //! when saved with its position.
+//! Participant and media policy: `preauthenticated_role` lets a caller past a PIN, `locked`
+//! starts a conference locked (a second caller waits), a media location `reject` refuses the
+//! call (another location is only logged), and an audio-only caller's avatar is asked for.
 
 #[path = "policy_server.rs"]
 mod policy_server;
@@ -44,7 +47,7 @@ fn external_server() -> PolicyServer {
                 "result": {"name": "Policy Room", "service_tag": "from-policy", "service_type": "conference", "participant_limit": 5}})),
             "moved" => Reply::json(json!({"status": "success", "action": "redirect", "result": {"new_alias": "meet@127.0.0.1"}})),
             "slow" => Reply::json(json!({"status": "success", "action": "reject"})).after(Duration::from_millis(LIMIT_MS * 3)),
-            "garbage" => Reply { status: 200, body: "<html>not policy</html>".into(), delay: Duration::ZERO },
+            "garbage" => Reply::bytes("text/html", "<html>not policy</html>"),
             _ => Reply::status(404),
         }
     })
@@ -229,4 +232,127 @@ fn try_it_page(node: &Node, profile_id: &str) {
     let (s, html) = run("ok\n{{ call_info.local_alias|pex_regex_replace('(', '') }}", "sip:x@y");
     assert_eq!(s, 422, "{html}");
     assert!(html.contains("line 2") && html.contains("regular expression"), "{html}");
+}
+
+const LOCATION: &str = "/policy/v1/participant/location";
+const AVATAR: &str = "/policy/v1/participant/avatar/";
+
+/// A small real JPEG, made with GStreamer's command line tools.
+fn a_jpeg(dir: &std::path::Path) -> Vec<u8> {
+    let path = dir.join("avatar.jpg");
+    let ok = std::process::Command::new("gst-launch-1.0")
+        .args(["-q", "videotestsrc", "num-buffers=1", "pattern=solid-color", "foreground-color=0xffffff00", "!", "video/x-raw,width=320,height=180", "!", "jpegenc", "!", "filesink"])
+        .arg(format!("location={}", path.display()))
+        .status()
+        .expect("gst-launch-1.0")
+        .success();
+    assert!(ok, "gst-launch-1.0 could not make a JPEG");
+    std::fs::read(path).unwrap()
+}
+
+fn participants_of(node: &Node, conference: &str) -> Vec<Value> {
+    objects(&node.get("/api/admin/status/v1/participant/")).into_iter().filter(|p| p["conference"] == conference).collect()
+}
+
+#[test]
+fn participant_and_media_policy_roles_lock_location_and_avatars() {
+    let tmp = tempfile::tempdir().unwrap();
+    let jpeg = a_jpeg(tmp.path());
+    let locked_room_callers = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let server = PolicyServer::start(move |r| {
+        let service = |name: &str, extra: Value| {
+            let mut result = json!({"name": name, "service_tag": "t", "service_type": "conference"});
+            result.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            Reply::json(json!({"status": "success", "action": "continue", "result": result}))
+        };
+        if r.path.starts_with(AVATAR) {
+            return Reply::bytes("image/jpeg", jpeg.clone());
+        }
+        match r.path.as_str() {
+            SERVICE => {
+                let alias = r.param("local_alias").unwrap_or("");
+                match alias.trim_start_matches("sip:").split('@').next().unwrap_or("") {
+                    "pinroom" => service("PIN Room", json!({"pin": "1234"})),
+                    "plainpin" => service("Plain PIN Room", json!({"pin": "1234"})),
+                    "lockedroom" => service("Locked Room", json!({"pin": "1234", "allow_guests": true, "locked": true})),
+                    "nomedia" => service("No Media Room", json!({})),
+                    "farroom" => service("Far Room", json!({})),
+                    _ => Reply::status(404),
+                }
+            }
+            PARTICIPANT => match r.param("service_name") {
+                Some("PIN Room") => Reply::json(json!({"status": "success", "action": "continue", "result": {"preauthenticated_role": "chair"}})),
+                Some("Locked Room") => {
+                    // The first caller is vouched for as a Host, the others as Guests.
+                    let n = locked_room_callers.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let role = if n == 0 { "chair" } else { "guest" };
+                    Reply::json(json!({"status": "success", "action": "continue", "result": {"preauthenticated_role": role}}))
+                }
+                _ => Reply::json(json!({"status": "success", "action": "continue", "result": {}})),
+            },
+            LOCATION => match r.param("service_name") {
+                Some("No Media Room") => Reply::json(json!({"status": "success", "action": "reject"})),
+                Some("Far Room") => Reply::json(json!({"status": "success", "action": "continue", "result": {"location": "Somewhere Else"}})),
+                _ => Reply::json(json!({"status": "success", "action": "continue", "result": {"location": r.param("location").unwrap_or("")}})),
+            },
+            _ => Reply::status(404),
+        }
+    });
+    let mut node = start_node();
+    use_profile(&node, json!({"name": "Participant policy", "url": server.url, "enable_service_lookup": true, "enable_participant_lookup": true,
+                              "enable_media_location_lookup": true, "enable_avatar_lookup": true}));
+
+    // Without policy's word, a PIN-protected VMR keeps a caller at PIN entry: not a participant yet.
+    let waiting = node.sipp("call_hangup.xml", "plainpin", &["-d", "4000"]);
+    node.poll("/api/admin/status/v1/conference/", "the plain PIN room", |v| objects(v).iter().any(|c| c["name"] == "Plain PIN Room"));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(participants_of(&node, "Plain PIN Room").is_empty(), "a caller got past the PIN without entering it");
+    // preauthenticated_role chair: in at once, as a Host, without a PIN.
+    let chair = node.sipp("call_hangup.xml", "pinroom", &["-d", "3000"]);
+    let st = node.poll("/api/admin/status/v1/participant/", "the preauthenticated chair", |v| objects(v).iter().any(|p| p["conference"] == "PIN Room"));
+    let p = objects(&st).into_iter().find(|p| p["conference"] == "PIN Room").unwrap();
+    assert_eq!(p["role"], "chair", "{p}");
+    assert_eq!(p["is_waiting"], false, "{p}");
+    chair.success();
+    waiting.success();
+
+    // locked: the conference starts locked. The Host policy vouched for is let in (as with the
+    // host PIN); the Guest after them waits.
+    let host = node.sipp("call_hangup.xml", "lockedroom", &["-d", "6000"]);
+    node.poll("/api/admin/status/v1/participant/", "the locked room's host", |v| objects(v).iter().any(|p| p["conference"] == "Locked Room"));
+    let guest = node.sipp("call_hangup.xml", "lockedroom", &["-d", "3000"]);
+    let st = node.poll("/api/admin/status/v1/participant/", "the locked room's guest", |v| {
+        objects(v).iter().filter(|p| p["conference"] == "Locked Room").count() == 2
+    });
+    let ps: Vec<Value> = objects(&st).into_iter().filter(|p| p["conference"] == "Locked Room").collect();
+    let by_role = |role: &str| ps.iter().find(|p| p["role"] == role).unwrap_or_else(|| panic!("no {role} in {ps:?}")).clone();
+    assert_eq!(by_role("chair")["is_waiting"], false, "{ps:?}");
+    assert_eq!(by_role("guest")["is_waiting"], true, "the second caller must wait in a locked conference: {ps:?}");
+    let confs = objects(&node.get("/api/admin/status/v1/conference/"));
+    let locked = confs.iter().find(|c| c["name"] == "Locked Room").expect("the locked room");
+    assert_eq!(locked["is_locked"], true);
+    guest.success();
+    host.success();
+
+    // Media location: reject refuses the call; another location is logged and the call goes on here.
+    node.expect_refusal(403, "nomedia");
+    node.sipp("call_hangup.xml", "farroom", &["-d", "100"]).success();
+    let asked = server.to(LOCATION);
+    let r = asked.iter().find(|r| r.param("service_name") == Some("No Media Room")).expect("a media location request");
+    assert_eq!(r.param("local_alias"), Some("sip:nomedia@127.0.0.1"));
+    for (k, v) in [("location", "Local"), ("protocol", "sip"), ("call_direction", "dial_in"), ("service_tag", "t"), ("unique_service_name", "No Media Room")] {
+        assert_eq!(r.param(k), Some(v), "{k} in {r:?}");
+    }
+    assert!(asked.iter().any(|r| r.param("service_name") == Some("Far Room")));
+    // A refused call is not asked about its avatar.
+    let avatars = server.recorded().into_iter().filter(|r| r.path.starts_with(AVATAR)).collect::<Vec<_>>();
+    assert!(avatars.iter().all(|r| r.param("service_name") != Some("No Media Room")), "{avatars:?}");
+    // The audio-only callers' avatars were asked for, by their alias, at the tile's size.
+    let a = avatars.iter().find(|r| r.param("service_name") == Some("PIN Room")).unwrap_or_else(|| panic!("no avatar request: {avatars:?}"));
+    assert_eq!(a.path, format!("{AVATAR}sip:bob@127.0.0.1"));
+    assert_eq!(a.method, "GET");
+    assert_eq!((a.param("width"), a.param("height")), (Some("640"), Some("360")));
+    assert_eq!(a.param("remote_alias"), Some("sip:bob@127.0.0.1"));
+    // The node is still well after decoding avatars.
+    node.sipp("call_hangup.xml", "pinroom", &["-d", "100"]).success();
 }

@@ -26,19 +26,24 @@ impl Recorded {
     }
 }
 
-/// An answer: HTTP status, body, and how long to wait before sending it.
+/// An answer: HTTP status, content type, body, and how long to wait before sending it.
 pub struct Reply {
     pub status: u16,
-    pub body: String,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
     pub delay: Duration,
 }
 
 impl Reply {
     pub fn json(v: serde_json::Value) -> Reply {
-        Reply { status: 200, body: v.to_string(), delay: Duration::ZERO }
+        Reply { status: 200, content_type: "application/json", body: v.to_string().into_bytes(), delay: Duration::ZERO }
     }
     pub fn status(status: u16) -> Reply {
-        Reply { status, body: String::new(), delay: Duration::ZERO }
+        Reply { status, content_type: "application/json", body: Vec::new(), delay: Duration::ZERO }
+    }
+    /// Any body (a JPEG avatar, or something that is not policy at all).
+    pub fn bytes(content_type: &'static str, body: impl Into<Vec<u8>>) -> Reply {
+        Reply { status: 200, content_type, body: body.into(), delay: Duration::ZERO }
     }
     pub fn after(mut self, delay: Duration) -> Reply {
         self.delay = delay;
@@ -144,13 +149,11 @@ fn serve(conn: TcpStream, requests: &Mutex<Vec<Recorded>>, handler: &Handler) {
         if !reply.delay.is_zero() {
             std::thread::sleep(reply.delay);
         }
-        let text = format!(
-            "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{}",
-            reply.status,
-            reply.body.len(),
-            reply.body
-        );
-        if writer.write_all(text.as_bytes()).is_err() {
+        let mut text =
+            format!("HTTP/1.1 {} X\r\nContent-Type: {}\r\nContent-Length: {}\r\n\r\n", reply.status, reply.content_type, reply.body.len())
+                .into_bytes();
+        text.extend_from_slice(&reply.body);
+        if writer.write_all(&text).is_err() {
             return;
         }
     }
