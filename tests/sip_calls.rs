@@ -249,3 +249,53 @@ fn reinvite_hold_and_codec_change() {
     call.success();
     node.poll("/api/admin/history/v1/participant/", "the history record", |v| objects(v).len() == 1);
 }
+
+/// The dashboard's live status page shows a real call and its buttons act on it.
+#[test]
+fn dashboard_live_status_shows_the_call_and_its_buttons_act() {
+    use reqwest::header;
+    let mut node = Node::start();
+    let call = node.sipp("call_wait_bye.xml", "meet", &[]);
+    let status = node.poll("/api/admin/status/v1/participant/", "the call", |v| objects(v).len() == 1);
+    let participant = objects(&status)[0]["id"].as_str().unwrap().to_string();
+    let confs = node.poll("/api/admin/status/v1/conference/", "the conference", |v| objects(v).len() == 1);
+    let conference = objects(&confs)[0]["id"].as_str().unwrap().to_string();
+
+    let base = node.up.base.clone();
+    node.http = reqwest::blocking::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let r = node.http.post(format!("{base}/admin/login")).form(&[("username", "admin"), ("password", PW), ("next", "/admin/status")]).send().unwrap();
+    assert_eq!(r.status().as_u16(), 303, "log in");
+    let cookie = r
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("convene_session="))
+        .expect("session cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = |node: &Node| node.http.get(format!("{base}/admin/status")).header(header::COOKIE, &cookie).send().unwrap().text().unwrap();
+    let html = page(&node);
+    assert!(html.contains("Sample VMR") && html.contains("Alice Example"), "the live page lists the call");
+    // (The page escapes `/` as `&#x2f;`.)
+    assert!(html.contains("Audio: PCMU/8000") || html.contains("Audio: PCMU&#x2f;8000"), "and its codec");
+    let at = html.find("name=\"csrf_token\" value=\"").expect("a CSRF token") + 25;
+    let csrf = html[at..at + html[at..].find('"').unwrap()].to_string();
+
+    // Without the CSRF token nothing happens.
+    let r = node.http.post(format!("{base}/admin/status/conference/lock")).header(header::COOKIE, &cookie).form(&[("conference_id", conference.as_str())]).send().unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert_eq!(objects(&node.get("/api/admin/status/v1/conference/"))[0]["is_locked"], false);
+
+    let press = |node: &Node, path: &str, form: &[(&str, &str)]| {
+        let r = node.http.post(format!("{base}{path}")).header(header::COOKIE, &cookie).form(form).send().unwrap();
+        assert_eq!(r.status().as_u16(), 303, "{path}");
+    };
+    press(&node, "/admin/status/conference/lock", &[("csrf_token", &csrf), ("conference_id", &conference)]);
+    node.poll("/api/admin/status/v1/conference/", "locked from the dashboard", |v| objects(v).first().is_some_and(|c| c["is_locked"] == true));
+    press(&node, "/admin/status/participant/disconnect", &[("csrf_token", &csrf), ("participant_id", &participant)]);
+    call.success(); // the node's BYE
+    node.poll("/api/admin/status/v1/participant/", "the call gone", |v| objects(v).is_empty());
+}
