@@ -252,3 +252,28 @@ fn command_line_sync_preview_and_bind_errors() {
     assert!(ok && out.contains("unchanged 12"), "{out}");
     server.stop();
 }
+
+/// `enable_automatic_sync`: the daily sync runs by itself (its first run is after
+/// `CONVENE_LDAP_SYNC_FIRST_DELAY_SECS`, an hour by default); a template without it is left alone.
+#[test]
+fn automatic_sync_runs_by_itself_for_enabled_templates_only() {
+    let slapd = Slapd::start(5);
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Convene::start("manager", &dir.path().join("data"), &[("CONVENE_ADMIN_PASSWORD", PW), ("CONVENE_LDAP_SYNC_FIRST_DELAY_SECS", "4")]);
+    c.wait_listening();
+    let api = Api { client: Client::new(), base: c.base.clone() };
+    let source = make_source(&api, &slapd, ROOT_PW);
+    make_template(&api, &source, json!({"name": "Manual only", "conference_name": "{{givenName}} {{sn}} manual", "alias_1": "m-{{uid}}", "alias_2": "", "alias_3": ""}));
+    make_template(&api, &source, json!({"enable_automatic_sync": true}));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let vmrs = api.vmrs();
+        if vmrs.len() == 5 {
+            assert!(vmrs.keys().all(|n| n.ends_with(" VMR")), "only the automatic template synced: {:?}", vmrs.keys());
+            break;
+        }
+        assert!(vmrs.len() < 5, "{:?}", vmrs.keys());
+        assert!(Instant::now() < deadline, "no automatic sync: {} VMRs", vmrs.len());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
