@@ -142,7 +142,8 @@ mod tests {
                 proptest::collection::vec(
                     (prop_oneof![Just("status".to_string()), Just("action".to_string()), Just("result".to_string()), Just("name".to_string()),
                                  Just("service_type".to_string()), Just("pin".to_string()), Just("new_alias".to_string()),
-                                 Just("participant_limit".to_string()), Just("remote_display_name".to_string()), "[a-z_]{1,12}"], inner),
+                                 Just("participant_limit".to_string()), Just("remote_display_name".to_string()),
+                                 Just("location".to_string()), Just("overflow_locations".to_string()), Just("bypass_lock".to_string()), "[a-z_]{1,12}"], inner),
                     0..6
                 )
                 .prop_map(|kv| Value::Object(kv.into_iter().collect())),
@@ -159,10 +160,12 @@ mod tests {
             if let Ok(Verdict::Continue(Some(r))) = parse_http(200, text.as_bytes()) {
                 let _ = crate::policy::apply::from_policy(&r);
                 let _ = crate::policy::participant_properties(&r);
+                let _ = crate::policy::location::locations(&r);
             }
             if let Some(o) = v.as_object() {
                 let _ = crate::policy::apply::from_policy(o);
                 let _ = crate::policy::participant_properties(o);
+                let _ = crate::policy::location::locations(o);
                 if let Some(Value::Object(r)) = o.get("result") {
                     let _ = crate::policy::apply::from_policy(r);
                 }

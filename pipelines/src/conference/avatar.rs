@@ -49,12 +49,48 @@ pub(crate) fn slate() -> gst::Buffer {
     gst::Buffer::from_mut_slice(data)
 }
 
+/// The largest avatar side decoded.
+pub const MAX_SIDE: u32 = 4096;
+
+/// A JPEG's picture size, from its frame header (SOFn), without decoding it.
+pub fn dimensions(jpeg: &[u8]) -> Option<(u32, u32)> {
+    let mut i = 2; // after SOI
+    while i + 4 <= jpeg.len() {
+        if jpeg[i] != 0xFF {
+            return None;
+        }
+        let marker = jpeg[i + 1];
+        if marker == 0xFF {
+            i += 1; // fill byte
+            continue;
+        }
+        let len = u16::from_be_bytes([jpeg[i + 2], jpeg[i + 3]]) as usize;
+        let is_sof = matches!(marker, 0xC0..=0xCF) && !matches!(marker, 0xC4 | 0xC8 | 0xCC);
+        if is_sof {
+            let h = jpeg.get(i + 5..i + 7)?;
+            let w = jpeg.get(i + 7..i + 9)?;
+            return Some((u16::from_be_bytes([w[0], w[1]]) as u32, u16::from_be_bytes([h[0], h[1]]) as u32));
+        }
+        if marker == 0xD9 || marker == 0xDA || len < 2 {
+            return None; // end of image or scan data before any frame header
+        }
+        i += 2 + len;
+    }
+    None
+}
+
 /// Decodes a JPEG to one raw frame of the tile's size (letterboxed: the picture keeps its
 /// shape). Blocks up to a few seconds: call it off any actor's thread.
 pub fn decode(jpeg: &[u8]) -> Result<gst::Buffer, ConferenceError> {
     gst::init().map_err(|e| ConferenceError::Init(e.to_string()))?;
     if jpeg.len() < 4 || jpeg.len() > MAX_JPEG || jpeg[..3] != [0xFF, 0xD8, 0xFF] {
         return Err(ConferenceError::Gst("not a JPEG".into()));
+    }
+    // A few bytes can claim an enormous picture: the decoder would try to allocate it.
+    match dimensions(jpeg) {
+        Some((w, h)) if (1..=MAX_SIDE).contains(&w) && (1..=MAX_SIDE).contains(&h) => {}
+        Some((w, h)) => return Err(ConferenceError::Gst(format!("the avatar is {w}x{h}, more than {MAX_SIDE} a side or empty"))),
+        None => return Err(ConferenceError::Gst("not a JPEG (no frame header)".into())),
     }
     let gst_err = |e: gst::glib::BoolError| ConferenceError::Gst(e.to_string());
     let pipeline = gst::Pipeline::with_name("avatar-decode");
@@ -145,6 +181,12 @@ mod tests {
         assert_eq!(slate().size(), 640 * 360 * 3 / 2);
         assert!(decode(b"not a jpeg at all").is_err());
         assert!(decode(&[0xFF, 0xD8, 0xFF, 0xE0, 1, 2, 3]).is_err(), "a JPEG header with nothing behind it");
+        // A frame header claiming 65535x65535: refused before the decoder allocates anything.
+        let bomb = [0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 0, 0, 0xFF, 0xC0, 0, 11, 8, 0xFF, 0xFF, 0xFF, 0xFF, 1, 1, 0x11, 0];
+        assert_eq!(dimensions(&bomb), Some((65535, 65535)));
+        assert!(decode(&bomb).unwrap_err().to_string().contains("65535x65535"));
+        assert_eq!(dimensions(&[0xFF, 0xD8, 0xFF, 0xD9]), None);
+        assert_eq!(dimensions(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 200]), None);
     }
 
     /// A real JPEG (made by jpegenc) decodes to one tile-sized frame of its colour.
@@ -161,6 +203,7 @@ mod tests {
         p.set_state(gst::State::Playing).unwrap();
         let jpeg = sink.pull_sample().unwrap().buffer().unwrap().map_readable().unwrap().to_vec();
         let _ = p.set_state(gst::State::Null);
+        assert_eq!(dimensions(&jpeg), Some((320, 180)));
         let frame = decode(&jpeg).unwrap();
         assert_eq!(frame.size(), 640 * 360 * 3 / 2);
         let map = frame.map_readable().unwrap();
