@@ -3,14 +3,17 @@
 //! A *mix* island sums a set of participants (the [`MixPlan`](crate::layout::MixPlan)'s inputs):
 //!
 //! ```text
-//! audiotestsrc wave=silence (live) ─┐
-//! ⇒ appsrc (input slot 0) ──────────┼─► audiomixer ─► 48k mono S16LE ─► appsink ⇒ encoders
-//! ⇒ appsrc (input slot 1) ──────────┘
+//! appsrc (start marker: 20 ms of silence) ─┐
+//! ⇒ appsrc (input slot 0) ─────────────────┼─► audiomixer (force-live) ─► 48k mono S16LE ─► appsink ⇒ encoders
+//! ⇒ appsrc (input slot 1) ─────────────────┘
 //! ```
 //!
 //! Slots are re-pointed, never unlinked: a slot with no participant simply gets no data and the
-//! live mixer treats it as silence. The silence source keeps every mix running (and its
-//! timestamps continuous) when nobody is speaking. An *encoder* island (`appsrc ⇒ convert ⇒
+//! live mixer treats it as silence. The mixer is `force-live`, so it puts out a buffer every
+//! 20 ms of clock time (silence, flagged as a gap, when nobody speaks) with continuous
+//! timestamps, without a silence source running; the start marker (one buffer, see
+//! [`start_marker`](super::video::start_marker)) starts its timeline at the running time at
+//! which the mix is added. An *encoder* island (`appsrc ⇒ convert ⇒
 //! resample ⇒ opusenc/mulawenc/… ⇒ appsink`) encodes one mix for one codec; its output is fanned
 //! to every listener of that mix using that codec.
 
@@ -23,6 +26,7 @@ use gstreamer_app as gst_app;
 
 use super::codecs::{self, AudioCodec, make};
 use super::fanout::{Fanout, bridge_src};
+use super::video::{live_aggregator, start_marker};
 use super::ConferenceError;
 use crate::layout::ParticipantId;
 
@@ -49,21 +53,22 @@ impl Mix {
     pub(crate) fn build(id: u64, latency: Duration, delay: Option<Duration>) -> Result<Mix, ConferenceError> {
         let p = format!("mix{id}");
         let bin = gst::Bin::with_name(&p);
-        let mixer = make("audiomixer", &format!("{p}-mixer"))?;
-        mixer.set_property("latency", latency.as_nanos() as u64);
-        mixer.set_property("output-buffer-duration", 20_000_000u64);
-        mixer.set_property_from_str("start-time-selection", "first");
-        let silence = make("audiotestsrc", &format!("{p}-silence"))?;
-        silence.set_property("is-live", true);
-        silence.set_property_from_str("wave", "silence");
-        silence.set_property("samplesperbuffer", 960i32);
-        let in_caps = make("capsfilter", &format!("{p}-incaps"))?;
-        in_caps.set_property("caps", codecs::mix_caps());
+        let buffer = gst::ClockTime::from_mseconds(20);
+        let mixer = live_aggregator("audiomixer", &format!("{p}-mixer"), latency, buffer)?;
+        mixer.set_property("output-buffer-duration", buffer.nseconds());
+        let marker = start_marker(&format!("{p}-start"), codecs::mix_caps(), move || {
+            // 20 ms of 48 kHz mono S16LE silence.
+            let mut b = gst::Buffer::from_mut_slice(vec![0u8; 960 * 2]);
+            let m = b.get_mut().unwrap();
+            m.set_duration(buffer);
+            m.set_flags(gst::BufferFlags::GAP);
+            b
+        });
         let out_caps = make("capsfilter", &format!("{p}-caps"))?;
         out_caps.set_property("caps", codecs::mix_caps());
         let (sink, out) = Fanout::new(&format!("{p}-out"), None);
-        bin.add_many([&mixer, &silence, &in_caps, &out_caps, sink.upcast_ref()]).map_err(gst_err)?;
-        gst::Element::link_many([&silence, &in_caps, &mixer, &out_caps, sink.upcast_ref()]).map_err(gst_err)?;
+        bin.add_many([&mixer, marker.upcast_ref(), &out_caps, sink.upcast_ref()]).map_err(gst_err)?;
+        gst::Element::link_many([marker.upcast_ref(), &mixer, &out_caps, sink.upcast_ref()]).map_err(gst_err)?;
         Ok(Mix { id, bin, mixer, slots: Vec::new(), delay, out })
     }
 

@@ -3,22 +3,31 @@
 //! A *picture* island draws one [`Assignment`] at one size:
 //!
 //! ```text
-//! videotestsrc (live background) ─┐
-//! ⇒ appsrc (pane 0) ──────────────┤
-//! ⇒ appsrc (pane 1) ──────────────┼─► compositor ─► I420 w×h@fps ─► appsink ⇒ encoders
-//! …                               ┘
+//! appsrc (start marker: one frame) ─┐
+//! ⇒ appsrc (pane 0) ────────────────┤
+//! ⇒ appsrc (pane 1) ────────────────┼─► compositor (force-live) ─► I420 w×h@fps ─► appsink ⇒ encoders
+//! …                                 ┘
 //! ```
 //!
 //! Each pane has a fixed compositor pad (position, size, z-order) fed by its own `appsrc`; what a
 //! pane shows is only which participant's decoded video is fanned into that `appsrc`, so a new
 //! speaker or a new assignment re-points fanouts and never touches pads. Empty panes are drawn
-//! with alpha 0. The compositor scales (keeping the aspect ratio) and runs live with a fixed
-//! latency that covers the jitter buffer and the decoder.
+//! with alpha 0 over the compositor's black background. The compositor scales (keeping the
+//! aspect ratio) and runs live with a fixed latency that covers the jitter buffer and the
+//! decoder.
+//!
+//! The compositor is `force-live`: it puts out a frame every 1/fps on the clock whether or not any
+//! pane has data, so no background source has to run behind it. It takes the start of its
+//! timeline from the first buffer it gets ([`start_marker`]: one frame stamped with the running
+//! time at which the island starts playing, or a pane's frame if that comes first), so a picture
+//! added to a pipeline that has run for minutes starts at the current running time instead of
+//! catching up from zero.
 //!
 //! An *encoder* island (`appsrc ⇒ vp8enc / x264enc ⇒ appsink`) encodes one picture for one tier;
 //! its output is fanned to every viewer in its [`EncoderGroup`](crate::layout::EncoderGroup).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use gstreamer as gst;
@@ -66,23 +75,28 @@ impl Picture {
     ) -> Result<Picture, ConferenceError> {
         let p = format!("pic{id}");
         let bin = gst::Bin::with_name(&p);
-        let comp = make("compositor", &format!("{p}-comp"))?;
+        let frame = gst::ClockTime::from_nseconds(1_000_000_000 / fps.max(1) as u64);
+        let comp = live_aggregator("compositor", &format!("{p}-comp"), latency, frame)?;
         comp.set_property_from_str("background", "black");
-        comp.set_property("latency", latency.as_nanos() as u64);
-        comp.set_property_from_str("start-time-selection", "first");
-        let bg = make("videotestsrc", &format!("{p}-bg"))?;
-        bg.set_property("is-live", true);
-        bg.set_property_from_str("pattern", "black");
-        let bg_caps = make("capsfilter", &format!("{p}-bgcaps"))?;
-        bg_caps.set_property("caps", codecs::i420_caps(width, height, fps));
         let out_caps = make("capsfilter", &format!("{p}-caps"))?;
         out_caps.set_property("caps", codecs::i420_caps(width, height, fps));
         let (sink, out) = Fanout::new(&format!("{p}-out"), None);
-        bin.add_many([&comp, &bg, &bg_caps, &out_caps, sink.upcast_ref()]).map_err(gst_err)?;
-        gst::Element::link_many([&bg, &bg_caps]).map_err(gst_err)?;
-        let bg_pad = comp.request_pad_simple("sink_%u").ok_or_else(|| ConferenceError::Gst("compositor pad".into()))?;
-        bg_pad.set_property("zorder", 0u32);
-        bg_caps.static_pad("src").unwrap().link(&bg_pad).map_err(|e| ConferenceError::Gst(format!("{e:?}")))?;
+        // One small black frame (drawn with alpha 0: the background is black anyway).
+        let (mw, mh) = (16u32, 16u32);
+        let marker = start_marker(&format!("{p}-start"), codecs::i420_caps(mw, mh, fps), move || {
+            let (y, c) = ((mw * mh) as usize, (mw * mh / 4) as usize);
+            let mut data = vec![16u8; y + 2 * c];
+            data[y..].fill(128);
+            let mut b = gst::Buffer::from_mut_slice(data);
+            b.get_mut().unwrap().set_duration(frame);
+            b
+        });
+        bin.add_many([&comp, marker.upcast_ref(), &out_caps, sink.upcast_ref()]).map_err(gst_err)?;
+        let marker_pad =
+            comp.request_pad_simple("sink_%u").ok_or_else(|| ConferenceError::Gst("compositor pad".into()))?;
+        marker_pad.set_property("zorder", 0u32);
+        marker_pad.set_property("alpha", 0f64);
+        marker.static_pad("src").unwrap().link(&marker_pad).map_err(|e| ConferenceError::Gst(format!("{e:?}")))?;
         gst::Element::link_many([&comp, &out_caps, sink.upcast_ref()]).map_err(gst_err)?;
 
         let mut panes = Vec::new();
@@ -156,6 +170,64 @@ impl Picture {
         }
         self.out.clear();
     }
+}
+
+/// A `compositor` or `audiomixer` that aggregates on the clock with or without input
+/// (`force-live`, GStreamer 1.22), starting its timeline at the first buffer it gets (see
+/// [`start_marker`]). It waits `latency` for late input beyond `upstream`, the upstream latency it
+/// assumes (the live test sources these aggregators used to have reported one frame or one
+/// audio buffer; keeping it keeps the timing, and so A/V sync, as it was).
+pub(super) fn live_aggregator(
+    factory: &str,
+    name: &str,
+    latency: Duration,
+    upstream: gst::ClockTime,
+) -> Result<gst::Element, ConferenceError> {
+    // `force-live` can only be set at construction.
+    let agg = gst::ElementFactory::make(factory)
+        .name(name)
+        .property("force-live", true)
+        .build()
+        .map_err(|_| ConferenceError::MissingElement(format!("{factory} (with force-live: GStreamer 1.22)")))?;
+    agg.set_property("latency", latency.as_nanos() as u64);
+    agg.set_property("min-upstream-latency", upstream.nseconds());
+    agg.set_property_from_str("start-time-selection", "first");
+    Ok(agg)
+}
+
+/// A live `appsrc` that sends one buffer (from `make`), stamped with the running time at which it
+/// starts playing, and then nothing, ever (no EOS): it gives a `force-live` aggregator added to a
+/// running pipeline its start time at no cost afterwards. A live source only asks for data once
+/// playing, when the island has the pipeline's clock and base time.
+pub(super) fn start_marker(
+    name: &str,
+    caps: gst::Caps,
+    make: impl Fn() -> gst::Buffer + Send + 'static,
+) -> gst_app::AppSrc {
+    let src = gst_app::AppSrc::builder()
+        .name(name)
+        .caps(&caps)
+        .is_live(true)
+        .format(gst::Format::Time)
+        .do_timestamp(false)
+        .build();
+    src.set_property("min-latency", 0i64);
+    let sent = AtomicBool::new(false);
+    src.set_callbacks(
+        gst_app::AppSrcCallbacks::builder()
+            .need_data(move |src, _| {
+                if sent.swap(true, Ordering::SeqCst) {
+                    return;
+                }
+                let mut buffer = make();
+                if let Some(now) = src.current_running_time() {
+                    buffer.get_mut().unwrap().set_pts(now);
+                }
+                let _ = src.push_buffer(buffer);
+            })
+            .build(),
+    );
+    src
 }
 
 /// What makes two encoders interchangeable.
