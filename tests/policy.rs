@@ -7,7 +7,7 @@
 //! Local policy: a script changes a service, makes one, and rejects; a bad script is refused
 //! when saved with its position.
 //! Participant and media policy: `preauthenticated_role` lets a caller past a PIN, `locked`
-//! starts a conference locked (a second caller waits), a media location `reject` refuses the
+//! starts a conference locked (a second caller waits, one with `bypass_lock` does not), a media location `reject` refuses the
 //! call (another location is only logged), and an audio-only caller's avatar is asked for.
 
 #[path = "policy_server.rs"]
@@ -283,10 +283,14 @@ fn participant_and_media_policy_roles_lock_location_and_avatars() {
             PARTICIPANT => match r.param("service_name") {
                 Some("PIN Room") => Reply::json(json!({"status": "success", "action": "continue", "result": {"preauthenticated_role": "chair"}})),
                 Some("Locked Room") => {
-                    // The first caller is vouched for as a Host, the others as Guests.
-                    let n = locked_room_callers.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    let role = if n == 0 { "chair" } else { "guest" };
-                    Reply::json(json!({"status": "success", "action": "continue", "result": {"preauthenticated_role": role}}))
+                    // The first caller is vouched for as a Host, the second as a Guest, the third as
+                    // a Guest who may bypass the lock.
+                    let result = match locked_room_callers.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                        0 => json!({"preauthenticated_role": "chair"}),
+                        1 => json!({"preauthenticated_role": "guest"}),
+                        _ => json!({"preauthenticated_role": "guest", "bypass_lock": true, "remote_display_name": "Lock Bypasser"}),
+                    };
+                    Reply::json(json!({"status": "success", "action": "continue", "result": result}))
                 }
                 _ => Reply::json(json!({"status": "success", "action": "continue", "result": {}})),
             },
@@ -317,20 +321,28 @@ fn participant_and_media_policy_roles_lock_location_and_avatars() {
     waiting.success();
 
     // locked: the conference starts locked. The Host policy vouched for is let in (as with the
-    // host PIN); the Guest after them waits.
-    let host = node.sipp("call_hangup.xml", "lockedroom", &["-d", "6000"]);
+    // host PIN); the Guest after them waits; a Guest with bypass_lock does not.
+    let host = node.sipp("call_hangup.xml", "lockedroom", &["-d", "9000"]);
     node.poll("/api/admin/status/v1/participant/", "the locked room's host", |v| objects(v).iter().any(|p| p["conference"] == "Locked Room"));
-    let guest = node.sipp("call_hangup.xml", "lockedroom", &["-d", "3000"]);
-    let st = node.poll("/api/admin/status/v1/participant/", "the locked room's guest", |v| {
+    let guest = node.sipp("call_hangup.xml", "lockedroom", &["-d", "6000"]);
+    node.poll("/api/admin/status/v1/participant/", "the locked room's guest", |v| {
         objects(v).iter().filter(|p| p["conference"] == "Locked Room").count() == 2
     });
+    let bypasser = node.sipp("call_hangup.xml", "lockedroom", &["-d", "3000"]);
+    let st = node.poll("/api/admin/status/v1/participant/", "the lock bypasser", |v| {
+        objects(v).iter().filter(|p| p["conference"] == "Locked Room").count() == 3
+    });
     let ps: Vec<Value> = objects(&st).into_iter().filter(|p| p["conference"] == "Locked Room").collect();
-    let by_role = |role: &str| ps.iter().find(|p| p["role"] == role).unwrap_or_else(|| panic!("no {role} in {ps:?}")).clone();
-    assert_eq!(by_role("chair")["is_waiting"], false, "{ps:?}");
-    assert_eq!(by_role("guest")["is_waiting"], true, "the second caller must wait in a locked conference: {ps:?}");
+    let find = |f: &dyn Fn(&Value) -> bool, what: &str| ps.iter().find(|p| f(p)).unwrap_or_else(|| panic!("no {what} in {ps:?}")).clone();
+    assert_eq!(find(&|p| p["role"] == "chair", "chair")["is_waiting"], false, "{ps:?}");
+    let waiting = find(&|p| p["role"] == "guest" && p["display_name"] != "Lock Bypasser", "guest");
+    assert_eq!(waiting["is_waiting"], true, "the second caller must wait in a locked conference: {ps:?}");
+    let bypass = find(&|p| p["display_name"] == "Lock Bypasser", "lock bypasser");
+    assert_eq!((bypass["role"].as_str(), bypass["is_waiting"].as_bool()), (Some("guest"), Some(false)), "{ps:?}");
     let confs = objects(&node.get("/api/admin/status/v1/conference/"));
     let locked = confs.iter().find(|c| c["name"] == "Locked Room").expect("the locked room");
     assert_eq!(locked["is_locked"], true);
+    bypasser.success();
     guest.success();
     host.success();
 
