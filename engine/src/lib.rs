@@ -5,6 +5,7 @@
 //! pipelines, and [`control`] serves the commands the management node forwards.
 
 pub mod capacity;
+pub mod client_api;
 pub mod conference;
 pub mod control;
 pub mod directory;
