@@ -19,6 +19,7 @@ pub mod routing;
 pub mod sdp;
 pub mod sip;
 pub mod transport;
+pub mod webrtc;
 
 #[cfg(test)]
 mod actor_tests;

@@ -1,0 +1,159 @@
+//! Reads a browser's SDP offer and picks the one codec per media kind the bridge will accept:
+//! Opus for audio; VP8 for video, or H.264 (constrained baseline/baseline profile) when VP8 is
+//! missing or H.264 is preferred. The media pipeline runs exactly one codec per direction, so the
+//! bridge registers only the chosen codec (under the offer's payload type) with webrtc-rs, which
+//! makes the answer carry exactly that codec and the browser send exactly that.
+
+use crate::sdp::{self, H264Params, MediaKind};
+
+/// A codec chosen from the offer, with the payload type and fmtp the browser used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChosenCodec {
+    /// What it is.
+    pub codec: BridgeCodec,
+    /// The browser's payload type (the answer reuses it, so it is the negotiated one).
+    pub payload_type: u8,
+    /// RTP clock rate.
+    pub clock_rate: u32,
+    /// Channels (2 for Opus, 0 for video as webrtc-rs writes it).
+    pub channels: u16,
+    /// The offered fmtp line (empty when none).
+    pub fmtp: String,
+}
+
+/// The codecs the bridge can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BridgeCodec {
+    /// Opus, 48 kHz stereo.
+    Opus,
+    /// VP8.
+    Vp8,
+    /// H.264 with this packetization mode and profile-level-id (`0x42e01f`).
+    H264 {
+        /// 0 or 1.
+        packetization_mode: u8,
+        /// Three bytes, profile_idc, profile-iop, level_idc.
+        profile_level_id: u32,
+    },
+}
+
+impl BridgeCodec {
+    /// The MIME type webrtc-rs uses.
+    pub fn mime_type(self) -> &'static str {
+        match self {
+            BridgeCodec::Opus => "audio/opus",
+            BridgeCodec::Vp8 => "video/VP8",
+            BridgeCodec::H264 { .. } => "video/H264",
+        }
+    }
+}
+
+/// What the offer has that we take.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OfferChoice {
+    /// Opus, if an audio m-line offers it.
+    pub audio: Option<ChosenCodec>,
+    /// VP8 or H.264, if a video m-line offers one.
+    pub video: Option<ChosenCodec>,
+}
+
+/// Picks the codecs from the first live audio and video m-line of `offer`.
+pub fn choose(offer: &str, prefer_h264: bool) -> Result<OfferChoice, String> {
+    let sdp = sdp::parse(offer).map_err(|e| format!("unreadable offer: {e}"))?;
+    let mut choice = OfferChoice::default();
+    for m in sdp.media.iter().filter(|m| m.port != 0) {
+        match m.kind {
+            MediaKind::Audio if choice.audio.is_none() => {
+                choice.audio = m.payload_types().into_iter().find_map(|pt| {
+                    let map = m.rtpmap(pt)?;
+                    (map.encoding.eq_ignore_ascii_case("opus") && map.clock_rate == 48_000).then(|| ChosenCodec {
+                        codec: BridgeCodec::Opus,
+                        payload_type: pt,
+                        clock_rate: 48_000,
+                        channels: map.channels.unwrap_or(2),
+                        fmtp: m.fmtp(pt).unwrap_or("").to_owned(),
+                    })
+                });
+            }
+            MediaKind::Video if choice.video.is_none() => {
+                let mut vp8 = None;
+                let mut h264: Option<(u8, ChosenCodec)> = None; // (rank, codec): lower is better
+                for pt in m.payload_types() {
+                    let Some(map) = m.rtpmap(pt) else { continue };
+                    if map.clock_rate != 90_000 {
+                        continue;
+                    }
+                    let fmtp = m.fmtp(pt).unwrap_or("").to_owned();
+                    if map.encoding.eq_ignore_ascii_case("VP8") && vp8.is_none() {
+                        vp8 = Some(ChosenCodec { codec: BridgeCodec::Vp8, payload_type: pt, clock_rate: 90_000, channels: 0, fmtp });
+                    } else if map.encoding.eq_ignore_ascii_case("H264") {
+                        let Ok(p) = H264Params::parse(Some(&fmtp)) else { continue };
+                        let pli = p.effective_profile_level_id();
+                        // Baseline family only: that is what the pipeline's encoder sends.
+                        if pli.profile_idc != 0x42 || p.packetization_mode > 1 {
+                            continue;
+                        }
+                        let rank = 1 - p.packetization_mode; // mode 1 first
+                        if h264.as_ref().is_none_or(|(r, _)| rank < *r) {
+                            let profile_level_id =
+                                u32::from(pli.profile_idc) << 16 | u32::from(pli.profile_iop) << 8 | u32::from(pli.level_idc);
+                            h264 = Some((
+                                rank,
+                                ChosenCodec {
+                                    codec: BridgeCodec::H264 { packetization_mode: p.packetization_mode, profile_level_id },
+                                    payload_type: pt,
+                                    clock_rate: 90_000,
+                                    channels: 0,
+                                    fmtp,
+                                },
+                            ));
+                        }
+                    }
+                }
+                let h264 = h264.map(|(_, c)| c);
+                choice.video = if prefer_h264 { h264.or(vp8) } else { vp8.or(h264) };
+            }
+            _ => {}
+        }
+    }
+    Ok(choice)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHROME_LIKE: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 111 0\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=sendrecv\r\na=rtcp-mux\r\n\
+a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1\r\na=rtpmap:0 PCMU/8000\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96 97 102 106 125\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\na=sendrecv\r\na=rtcp-mux\r\n\
+a=rtpmap:96 VP8/90000\r\na=rtpmap:97 rtx/90000\r\na=fmtp:97 apt=96\r\n\
+a=rtpmap:102 H264/90000\r\na=fmtp:102 level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42e01f\r\n\
+a=rtpmap:106 H264/90000\r\na=fmtp:106 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640032\r\n\
+a=rtpmap:125 H264/90000\r\na=fmtp:125 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n";
+
+    #[test]
+    fn picks_opus_and_vp8_by_default() {
+        let c = choose(CHROME_LIKE, false).unwrap();
+        let a = c.audio.unwrap();
+        assert_eq!((a.codec, a.payload_type, a.channels), (BridgeCodec::Opus, 111, 2));
+        assert_eq!(a.fmtp, "minptime=10;useinbandfec=1");
+        let v = c.video.unwrap();
+        assert_eq!((v.codec, v.payload_type), (BridgeCodec::Vp8, 96));
+    }
+
+    #[test]
+    fn h264_preferred_takes_baseline_mode_1() {
+        let v = choose(CHROME_LIKE, true).unwrap().video.unwrap();
+        assert_eq!(v.payload_type, 125);
+        assert_eq!(v.codec, BridgeCodec::H264 { packetization_mode: 1, profile_level_id: 0x42e01f });
+    }
+
+    #[test]
+    fn h264_when_vp8_is_missing_and_nothing_for_no_common_codec() {
+        let no_vp8 = CHROME_LIKE.replace("a=rtpmap:96 VP8/90000\r\n", "a=rtpmap:96 VP9/90000\r\n");
+        assert_eq!(choose(&no_vp8, false).unwrap().video.unwrap().payload_type, 125);
+        let no_opus = CHROME_LIKE.replace("a=rtpmap:111 opus/48000/2\r\n", "a=rtpmap:111 ISAC/16000\r\n");
+        assert_eq!(choose(&no_opus, false).unwrap().audio, None);
+    }
+}
