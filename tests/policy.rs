@@ -8,7 +8,9 @@
 //! when saved with its position.
 //! Participant and media policy: `preauthenticated_role` lets a caller past a PIN, `locked`
 //! starts a conference locked (a second caller waits, one with `bypass_lock` does not), a media location `reject` refuses the
-//! call (another location is only logged), and an audio-only caller's avatar is asked for.
+//! call (another location is only logged), and an audio-only caller's avatar is asked for and
+//! seen: a video caller (`convene testclient`) decodes the avatar's colour where the audio-only
+//! caller is shown.
 
 #[path = "policy_server.rs"]
 mod policy_server;
@@ -367,4 +369,46 @@ fn participant_and_media_policy_roles_lock_location_and_avatars() {
     assert_eq!(a.param("remote_alias"), Some("sip:bob@127.0.0.1"));
     // The node is still well after decoding avatars.
     node.sipp("call_hangup.xml", "pinroom", &["-d", "100"]).success();
+}
+
+/// The avatar policy serves for an audio-only caller is what a video caller sees of them.
+#[test]
+fn a_video_caller_sees_an_audio_only_callers_avatar() {
+    let tmp = tempfile::tempdir().unwrap();
+    let yellow = a_jpeg(tmp.path());
+    let server = PolicyServer::start(move |r| {
+        if r.path.starts_with(AVATAR) {
+            return Reply::bytes("image/jpeg", yellow.clone());
+        }
+        if r.path == SERVICE && r.param("local_alias").is_some_and(|a| a.starts_with("sip:avatarroom@")) {
+            // One pane: whoever a caller sees fills their picture.
+            return Reply::json(json!({"status": "success", "action": "continue",
+                "result": {"name": "Avatar Room", "service_tag": "", "service_type": "conference", "view": "one_main_zero_pips"}}));
+        }
+        Reply::status(404)
+    });
+    let mut node = start_node();
+    use_profile(&node, json!({"name": "Avatars", "url": server.url, "enable_service_lookup": true, "enable_avatar_lookup": true}));
+    // Bob calls with audio only (sipp), and stays.
+    let bob = node.sipp("call_hangup.xml", "avatarroom", &["-d", "16000"]);
+    node.poll("/api/admin/status/v1/participant/", "bob in the avatar room", |v| objects(v).iter().any(|p| p["conference"] == "Avatar Room"));
+    let asked = || server.recorded().into_iter().filter(|r| r.path.starts_with(AVATAR)).count();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while asked() == 0 {
+        assert!(Instant::now() < deadline, "no avatar request");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A green video caller must see yellow (the avatar) filling its picture.
+    let uri = format!("sip:avatarroom@127.0.0.1:{}", node.sip_port);
+    let out = std::process::Command::new(convene_tests::server::convene_binary())
+        .args(["testclient", "--call", &uri, "--colour", "green", "--layout", "1:0", "--expect-main", "yellow", "--need-ok", "4", "--seconds", "10"])
+        .env("CONVENE_LOG", "warn")
+        .output()
+        .expect("convene testclient");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let tail: Vec<&str> = stdout.lines().rev().take(8).collect();
+    assert!(out.status.success(), "the video caller did not see the avatar:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+    bob.success();
+    // Only the audio-only caller was asked about.
+    assert_eq!(asked(), 1, "{:?}", server.recorded());
 }
