@@ -84,13 +84,13 @@ pub fn dimensions(jpeg: &[u8]) -> Option<(u32, u32)> {
 pub fn decode(jpeg: &[u8]) -> Result<gst::Buffer, ConferenceError> {
     gst::init().map_err(|e| ConferenceError::Init(e.to_string()))?;
     if jpeg.len() < 4 || jpeg.len() > MAX_JPEG || jpeg[..3] != [0xFF, 0xD8, 0xFF] {
-        return Err(ConferenceError::Gst("not a JPEG".into()));
+        return Err(ConferenceError::Gst("the avatar is not a JPEG".into()));
     }
     // A few bytes can claim an enormous picture: the decoder would try to allocate it.
     match dimensions(jpeg) {
         Some((w, h)) if (1..=MAX_SIDE).contains(&w) && (1..=MAX_SIDE).contains(&h) => {}
         Some((w, h)) => return Err(ConferenceError::Gst(format!("the avatar is {w}x{h}, more than {MAX_SIDE} a side or empty"))),
-        None => return Err(ConferenceError::Gst("not a JPEG (no frame header)".into())),
+        None => return Err(ConferenceError::Gst("the avatar is not a JPEG (no frame header)".into())),
     }
     let gst_err = |e: gst::glib::BoolError| ConferenceError::Gst(e.to_string());
     let pipeline = gst::Pipeline::with_name("avatar-decode");
