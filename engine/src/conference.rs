@@ -143,8 +143,31 @@ pub struct ConferenceParent {
     pub ended: Recipient<ConferenceEnded>,
 }
 
+/// How a conference reaches a participant's actor, whatever carries the call (SIP now; the
+/// Client API next), so the conference's rules apply to every kind of participant alike.
+#[derive(Clone)]
+pub struct MemberLink {
+    pub disconnect: Recipient<Disconnect>,
+    pub keys: Recipient<KeyPress>,
+    /// The SIP dialog's events (SIP participants only).
+    pub dialog: Option<Recipient<DialogEvent>>,
+    /// Supervision tests.
+    pub crash: Option<Recipient<Crash>>,
+}
+
+impl MemberLink {
+    pub fn sip(addr: &Addr<ParticipantActor>) -> MemberLink {
+        MemberLink {
+            disconnect: addr.clone().recipient(),
+            keys: addr.clone().recipient(),
+            dialog: Some(addr.clone().recipient()),
+            crash: Some(addr.clone().recipient()),
+        }
+    }
+}
+
 struct Member {
-    addr: Addr<ParticipantActor>,
+    link: MemberLink,
     status: ParticipantStatus,
     admin_muted: bool,
     self_muted: bool,
@@ -298,7 +321,7 @@ impl ConferenceActor {
             "source_alias": s.source_alias,
             "destination_alias": s.destination_alias,
             "role": s.role.map(Role::as_str).unwrap_or("guest"),
-            "protocol": "sip",
+            "protocol": s.protocol,
             "call_direction": "in",
             "service_type": self.service.service_type,
             "is_muted": self.is_muted(m),
@@ -358,7 +381,7 @@ impl ConferenceActor {
             self.guest_timer = Some(ctx.run_later(timeout, move |act, _| {
                 act.guest_timer = None;
                 for m in act.members.values().filter(|m| m.status.role == Some(Role::Guest)) {
-                    m.addr.do_send(Disconnect { reason: reason.into() });
+                    m.link.disconnect.do_send(Disconnect { reason: reason.into() });
                 }
             }));
         }
@@ -378,7 +401,7 @@ impl ConferenceActor {
             "remote_alias": s.source_alias,
             "display_name": s.display_name,
             "role": s.role.map(Role::as_str).unwrap_or("unknown"),
-            "protocol": "SIP",
+            "protocol": s.protocol.to_uppercase(),
             "call_direction": "in",
             "start_time": s.start_time,
             "end_time": end,
@@ -486,7 +509,7 @@ impl Handler<Join> for ConferenceActor {
         let addr = actor.start();
         self.by_dialog.insert(dialog, id);
         let held = self.locked && !bypass_lock;
-        self.members.insert(id, Member { addr, status, admin_muted: false, self_muted: false, held, avatar });
+        self.members.insert(id, Member { link: MemberLink::sip(&addr), status, admin_muted: false, self_muted: false, held, avatar });
     }
 }
 
@@ -495,7 +518,9 @@ impl Handler<ConferenceDialogEvent> for ConferenceActor {
 
     fn handle(&mut self, msg: ConferenceDialogEvent, _: &mut Context<Self>) {
         if let Some(m) = self.by_dialog.get(&msg.dialog).and_then(|id| self.members.get(id)) {
-            m.addr.do_send(DialogEvent(msg.event));
+            if let Some(d) = &m.link.dialog {
+                d.do_send(DialogEvent(msg.event));
+            }
         }
     }
 }
@@ -596,7 +621,7 @@ impl Handler<ConferenceCommand> for ConferenceActor {
             }
             ConferenceAction::Disconnect => {
                 for m in self.members.values() {
-                    m.addr.do_send(Disconnect { reason: "Disconnected by an administrator".into() });
+                    m.link.disconnect.do_send(Disconnect { reason: "Disconnected by an administrator".into() });
                 }
             }
         }
@@ -614,7 +639,7 @@ impl Handler<ParticipantCommand> for ConferenceActor {
             return Err(CommandError::new(404, format!("No participant with id {} in this conference.", msg.id)));
         };
         match msg.action {
-            ParticipantAction::Disconnect => m.addr.do_send(Disconnect { reason: "Disconnected by an administrator".into() }),
+            ParticipantAction::Disconnect => m.link.disconnect.do_send(Disconnect { reason: "Disconnected by an administrator".into() }),
             ParticipantAction::Mute | ParticipantAction::Unmute => {
                 m.admin_muted = msg.action == ParticipantAction::Mute;
             }
@@ -633,7 +658,7 @@ impl Handler<MediaNotice> for ConferenceActor {
         match self.media.on_event(event) {
             Some(MediaOutcome::Dtmf { participant, digit }) => {
                 if let Some(m) = self.members.get(&participant) {
-                    m.addr.do_send(KeyPress(digit));
+                    m.link.keys.do_send(KeyPress(digit));
                 }
             }
             None => {}
@@ -666,7 +691,7 @@ impl Handler<DtmfControl> for ConferenceActor {
             }
             Control::EndConference => {
                 for m in self.members.values() {
-                    m.addr.do_send(Disconnect { reason: "Conference ended by a Host".into() });
+                    m.link.disconnect.do_send(Disconnect { reason: "Conference ended by a Host".into() });
                 }
             }
         }
@@ -680,7 +705,9 @@ impl Handler<CrashParticipant> for ConferenceActor {
 
     fn handle(&mut self, msg: CrashParticipant, _: &mut Context<Self>) {
         if let Some(m) = self.members.get(&msg.0) {
-            m.addr.do_send(Crash);
+            if let Some(c) = &m.link.crash {
+                c.do_send(Crash);
+            }
         }
     }
 }

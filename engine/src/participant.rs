@@ -59,6 +59,8 @@ impl Role {
 pub struct ParticipantStatus {
     pub id: Uuid,
     pub dialog: DialogId,
+    /// `sip`, or `api` for a Client API participant (Pexip's `protocol`).
+    pub protocol: &'static str,
     pub display_name: String,
     pub source_alias: String,
     pub destination_alias: String,
@@ -121,6 +123,7 @@ impl ParticipantStatus {
             video_codec: None,
             tokens: call.tokens,
             pin_attempts: 0,
+            protocol: "sip",
         }
     }
 }

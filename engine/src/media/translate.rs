@@ -143,8 +143,8 @@ mod tests {
         let m = participant_media(&negotiate(&offer), "Alice", false, (1280, 720), 2048);
         let a = m.audio.expect("audio");
         assert_eq!((a.codec, a.payload_type, a.telephone_event_pt), (AudioCodec::Opus, 111, Some((101, 8000))));
-        assert_eq!(a.remote, "10.0.0.5:5000".parse().unwrap());
-        assert_eq!(a.remote_rtcp, Some("10.0.0.5:5001".parse().unwrap()));
+        assert_eq!(a.remote, "10.0.0.5:5000".parse::<std::net::SocketAddr>().unwrap());
+        assert_eq!(a.remote_rtcp, Some("10.0.0.5:5001".parse::<std::net::SocketAddr>().unwrap()));
         let v = m.video.expect("video");
         assert_eq!((v.codec, v.payload_type), (VideoCodecSpec::Vp8, 100));
         assert!(v.max_bitrate_kbps <= 512, "{}", v.max_bitrate_kbps);
