@@ -343,3 +343,35 @@ fn an_avatar_shows_on_the_name_tile_and_a_broken_one_leaves_the_slate() {
     }
     assert!(reported, "the broken avatar was not reported");
 }
+
+/// A name tile added to a conference that has been running for a while puts out frames stamped
+/// with the current running time at its own rate, not a catch-up burst from time zero.
+#[test]
+fn a_late_name_tile_runs_in_real_time() {
+    init();
+    let mut media = ConferenceMedia::new(config(43_600)).unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let log: std::sync::Arc<std::sync::Mutex<Vec<(gstreamer::ClockTime, Instant)>>> = Default::default();
+    let l = log.clone();
+    media.pipeline().connect_element_added(move |_, island| {
+        let Some(bin) = island.downcast_ref::<gstreamer::Bin>() else { return };
+        let Some(sink) = bin.by_name(&format!("{}-vout", bin.name())) else { return };
+        let l = l.clone();
+        sink.static_pad("sink").unwrap().add_probe(gstreamer::PadProbeType::BUFFER, move |_, info| {
+            if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
+                l.lock().unwrap().push((pts, Instant::now()));
+            }
+            gstreamer::PadProbeReturn::Ok
+        });
+    });
+    let added = Instant::now();
+    media.add_participant(ParticipantId(1), audio_only(AudioCodec::Pcmu, 0, free_port())).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let log = log.lock().unwrap().clone();
+    assert!(!log.is_empty(), "the tile put out nothing");
+    let first = log[0].0;
+    assert!(first >= gstreamer::ClockTime::from_mseconds(1500), "the first frame is stamped {first}, not the current running time");
+    // 5 fps: about 8 frames in 1.5 s, not a burst.
+    let early = log.iter().filter(|(_, at)| at.duration_since(added) < Duration::from_millis(500)).count();
+    assert!(early <= 4 && log.len() <= 10, "{} frames, {early} in the first 0.5 s: {log:?}", log.len());
+}
