@@ -62,6 +62,16 @@ pub struct DtmfControl {
     pub control: Control,
 }
 
+/// A Client API participant joins (`request_token`): admitted like a call (participant limit,
+/// lock), with no SIP dialog; media comes later through `calls`.
+#[derive(Message)]
+#[rtype(result = "Result<Uuid, CommandError>")]
+pub struct JoinApi {
+    pub display_name: String,
+    pub role: Role,
+    pub remote_address: String,
+}
+
 /// A command failed: HTTP status and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandError {
@@ -583,13 +593,18 @@ impl Handler<ParticipantGone> for ConferenceActor {
 
     fn handle(&mut self, msg: ParticipantGone, ctx: &mut Context<Self>) {
         let Some(m) = self.members.remove(&msg.id) else { return };
-        self.by_dialog.remove(&m.status.dialog);
+        let sip = m.link.dialog.is_some();
+        if sip {
+            self.by_dialog.remove(&m.status.dialog);
+        }
         self.media_state.remove(&msg.id);
         self.media.remove(msg.id);
         if msg.crashed {
             tracing::error!(conference = %self.service.name, participant = %msg.id, "participant actor failed; removing it");
             // The call must not stay up without its actor.
-            self.sip.bye(m.status.dialog);
+            if sip {
+                self.sip.bye(m.status.dialog);
+            }
         } else {
             tracing::info!(conference = %self.service.name, participant = %msg.id, reason = %msg.reason, "participant left");
         }
@@ -648,6 +663,27 @@ impl Handler<ParticipantCommand> for ConferenceActor {
         self.sync_media();
         self.report();
         Ok(())
+    }
+}
+
+impl Handler<JoinApi> for ConferenceActor {
+    type Result = Result<Uuid, CommandError>;
+
+    fn handle(&mut self, msg: JoinApi, ctx: &mut Context<Self>) -> Self::Result {
+        conference_admission(self.members.len(), self.service.participant_limit, false)
+            .map_err(|(status, reason)| CommandError::new(status, reason))?;
+        let id = Uuid::new_v4();
+        let actor = crate::client_api::participant::ApiParticipant::new(id, ctx.address()).start();
+        let link = MemberLink { disconnect: actor.clone().recipient(), keys: actor.clone().recipient(), dialog: None, crash: Some(actor.recipient()) };
+        let status = ParticipantStatus::api(id, &msg.display_name, msg.role, &msg.remote_address);
+        // As for a SIP caller: only the host PIN bypasses the lock.
+        let held = self.locked && !(msg.role == Role::Chair && !self.service.pin.is_empty());
+        tracing::info!(conference = %self.service.name, participant = %id, role = msg.role.as_str(), "Client API participant joined");
+        self.members.insert(id, Member { link, status, admin_muted: false, self_muted: false, held, avatar: None });
+        self.check_hosts(ctx);
+        self.sync_media();
+        self.report();
+        Ok(id)
     }
 }
 

@@ -83,6 +83,8 @@ pub struct NodeSupervisor {
     /// must not hold up signalling or the other conferences.
     arbiters: Vec<actix::dev::ArbiterHandle>,
     next_arbiter: usize,
+    /// Where conference changes go for the Client API's event streams.
+    client_events: Option<(Recipient<ConferenceUpdate>, Recipient<ConferenceEnded>)>,
 }
 
 impl NodeSupervisor {
@@ -107,12 +109,19 @@ impl NodeSupervisor {
             conferences: HashMap::new(),
             routes: HashMap::new(),
             arbiters: Vec::new(),
+            client_events: None,
             next_arbiter: 0,
         }
     }
 
     pub fn with_directory(mut self, directory: ServiceDirectory) -> Self {
         self.directory = Some(directory);
+        self
+    }
+
+    /// Sends every conference change to the Client API's event hub as well.
+    pub fn with_client_events(mut self, updates: Recipient<ConferenceUpdate>, ended: Recipient<ConferenceEnded>) -> Self {
+        self.client_events = Some((updates, ended));
         self
     }
 
@@ -336,27 +345,33 @@ impl NodeSupervisor {
         .spawn(ctx);
     }
 
-    /// Hands a call to its service's conference, creating the conference if needed.
-    fn deliver(&mut self, ctx: &mut Context<Self>, info: ServiceInfo, globals: Globals, call: IncomingCall, retry: bool) {
-        let Some(sip) = self.sip.clone() else { return };
+    /// The live conference of a service, started if there is none.
+    fn conference_for(&mut self, ctx: &mut Context<Self>, info: &ServiceInfo, globals: Globals) -> Option<Addr<ConferenceActor>> {
+        let sip = self.sip.clone()?;
         let name = info.name.clone();
-        let addr = match self.conferences.get(&name) {
+        Some(match self.conferences.get(&name) {
             Some(e) if e.addr.connected() => e.addr.clone(),
             _ => {
                 let id = Uuid::new_v4();
                 self.media.set_port_range(globals.media_ports.0, globals.media_ports.1);
                 let parent = ConferenceParent { updates: ctx.address().recipient(), ended: ctx.address().recipient() };
-                let actor =
-                    ConferenceActor::new(id, self.config.name.clone(), info.clone(), globals, self.caps.clone(), sip, self.media.conference(id, &info), parent);
+                let media = self.media.conference(id, info);
+                let actor = ConferenceActor::new(id, self.config.name.clone(), info.clone(), globals, self.caps.clone(), sip, media, parent);
                 if self.arbiters.is_empty() {
                     self.arbiters = (0..self.cores.max(1)).map(|_| actix::Arbiter::new().handle()).collect();
                 }
                 self.next_arbiter = (self.next_arbiter + 1) % self.arbiters.len();
                 let addr = ConferenceActor::start_in_arbiter(&self.arbiters[self.next_arbiter], move |_| actor);
-                self.conferences.insert(name.clone(), ConferenceEntry { id, addr: addr.clone(), last: None });
+                self.conferences.insert(name, ConferenceEntry { id, addr: addr.clone(), last: None });
                 addr
             }
-        };
+        })
+    }
+
+    /// Hands a call to its service's conference, creating the conference if needed.
+    fn deliver(&mut self, ctx: &mut Context<Self>, info: ServiceInfo, globals: Globals, call: IncomingCall, retry: bool) {
+        let name = info.name.clone();
+        let Some(addr) = self.conference_for(ctx, &info, globals) else { return };
         self.routes.insert(call.dialog, Route::Conference(addr.clone(), call.tokens));
         let join = Join(call.clone());
         addr.send(join)
@@ -437,6 +452,9 @@ impl Handler<ConferenceUpdate> for NodeSupervisor {
         if let Some(e) = self.conferences.get_mut(&msg.name)
             && e.id == msg.id
         {
+            if let Some((updates, _)) = &self.client_events {
+                updates.do_send(msg.clone());
+            }
             e.last = Some(msg);
             self.changed(ctx);
         }
@@ -453,6 +471,9 @@ impl Handler<ConferenceEnded> for NodeSupervisor {
             let addr = e.addr.clone();
             self.conferences.remove(&msg.name);
             self.routes.retain(|_, r| !matches!(r, Route::Conference(a, _) if *a == addr));
+        }
+        if let Some((_, ended)) = &self.client_events {
+            ended.do_send(msg.clone());
         }
         if msg.record["participants"].as_array().is_some_and(|p| !p.is_empty()) {
             self.post_history(ctx, msg.record);
@@ -582,4 +603,66 @@ impl Handler<GetConference> for NodeSupervisor {
 
 pub fn now_iso() -> String {
     convene_schema::store::config::now_iso()
+}
+
+
+/// A Client API `request_token`: find the alias's service, apply the PIN flow, join its
+/// conference (started if needed) as a participant without media.
+#[derive(Message)]
+#[rtype(result = "Result<ApiJoined, crate::client_api::admission::Refusal>")]
+pub struct ApiJoin {
+    pub alias: String,
+    pub display_name: String,
+    /// The `pin` header.
+    pub pin: Option<String>,
+    pub remote_address: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiJoined {
+    pub participant: Uuid,
+    pub conference: String,
+    pub service_type: String,
+    pub role: crate::participant::Role,
+}
+
+impl Handler<ApiJoin> for NodeSupervisor {
+    type Result = ResponseActFuture<Self, Result<ApiJoined, crate::client_api::admission::Refusal>>;
+
+    fn handle(&mut self, msg: ApiJoin, _: &mut Context<Self>) -> Self::Result {
+        use crate::client_api::admission::{Refusal, admit};
+        let refuse = |status: u16, text: &str| Refusal { status, result: json!(text) };
+        let directory = self.directory.clone();
+        let alias = msg.alias.clone();
+        let lookup = async move {
+            let directory = directory.ok_or_else(|| refuse(503, "No service directory"))?;
+            let service = directory.lookup(&alias).await.map_err(|e| {
+                tracing::warn!(error = %e, "service look-up failed");
+                refuse(503, "Configuration unavailable")
+            })?;
+            let service = service.ok_or_else(|| refuse(404, "Conference not found"))?;
+            let globals = directory.global().await.map(|g| Globals::from_json(&g)).unwrap_or_default();
+            Ok::<_, Refusal>((service, globals))
+        };
+        Box::pin(lookup.into_actor(self).then(move |found, act, ctx| {
+            let joined = found.and_then(|(service, globals)| {
+                let info = ServiceInfo::from_json(&service);
+                let role = admit(&info, msg.pin.as_deref())?;
+                let addr = act.conference_for(ctx, &info, globals).ok_or_else(|| refuse(503, "The node is not ready"))?;
+                Ok((addr, info, role))
+            });
+            match joined {
+                Err(r) => actix::fut::ready(Err(r)).boxed_local(),
+                Ok((addr, info, role)) => {
+                    let join = crate::conference::JoinApi { display_name: msg.display_name, role, remote_address: msg.remote_address };
+                    addr.send(join).into_actor(act).map(move |r, _, _| match r {
+                        Ok(Ok(participant)) => Ok(ApiJoined { participant, conference: info.name, service_type: info.service_type, role }),
+                        Ok(Err(e)) => Err(Refusal { status: e.status, result: json!(e.message) }),
+                        Err(_) => Err(Refusal { status: 503, result: json!("The conference ended; try again") }),
+                    })
+                    .boxed_local()
+                }
+            }
+        }))
+    }
 }

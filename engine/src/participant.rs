@@ -95,6 +95,32 @@ pub fn alias_of(uri: &Uri) -> String {
 }
 
 impl ParticipantStatus {
+    /// A Client API participant: admitted with `role`, no SIP dialog.
+    pub fn api(id: Uuid, display_name: &str, role: Role, remote_address: &str) -> ParticipantStatus {
+        let now = crate::node::now_iso();
+        ParticipantStatus {
+            id,
+            dialog: DialogId(0),
+            protocol: "api",
+            display_name: display_name.to_string(),
+            source_alias: display_name.to_string(),
+            destination_alias: String::new(),
+            remote_address: remote_address.to_string(),
+            remote_port: 0,
+            vendor: String::new(),
+            role: Some(role),
+            answered: true,
+            connected: true,
+            start_time: now.clone(),
+            connect_time: Some(now),
+            on_hold: false,
+            audio_codec: None,
+            video_codec: None,
+            tokens: 0,
+            pin_attempts: 0,
+        }
+    }
+
     pub fn new(id: Uuid, call: &IncomingCall) -> ParticipantStatus {
         let from = call.request.headers.from();
         let source_alias = from.as_ref().map(|f| alias_of(&f.uri)).unwrap_or_default();

@@ -8,4 +8,5 @@
 //! to the WebRTC bridge (`crate::webrtc`) so its media enters the same pipelines as SIP media.
 
 pub mod admission;
+pub mod participant;
 pub mod token;
