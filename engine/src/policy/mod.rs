@@ -20,7 +20,11 @@
 //!
 //! What participant policy decided travels with the call to its conference as a [`CallPolicy`].
 //! The service configuration's `locked` starts the conference instance locked, and
-//! `max_callrate_out` caps the video bitrate the conference sends (see `routing::ServiceInfo`).
+//! `max_callrate_out` caps the video bitrate the conference sends (see `routing::ServiceInfo`);
+//! `participant_limit`, PINs, `allow_guests`, views, `mute_all_guests` and
+//! `enable_overlay_text` apply as they do from the database. Read but not applied yet:
+//! `max_callrate_in` (needs a bandwidth line in the SDP answer), `call_type`,
+//! `automatic_participants` (no dial-out), `ivr_theme_name` and the other object names.
 //!
 //! The decisions after each step are pure functions (unit-tested here); [`decide_service`] and
 //! [`decide_participant`] are the async glue the node runs off its actors' threads.
