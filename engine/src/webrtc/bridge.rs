@@ -89,6 +89,7 @@ impl WebRtcBridge {
             }
         }
         let registry = register_default_interceptors(Registry::new(), &mut media_engine).map_err(wrtc)?;
+        let registry = super::feedback::with_feedback_forwarder(registry);
 
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let mut legs = Vec::new();

@@ -35,13 +35,15 @@
 //!   interceptors send reports, NACKs and answer NACKs on the browser side.
 //!
 //! Files: [`config`] (settings), [`offer`] (codec choice), [`description`] (what the engine
-//! sees), [`bridge`] (the bridge), [`handler`] (webrtc-rs events), [`leg`] (forwarding loops),
-//! [`rtcp`] (RTCP translation), [`events`] (what the bridge reports).
+//! sees), [`bridge`] (the bridge), `handler` (webrtc-rs events), `leg` (forwarding loops),
+//! [`rtcp`] (RTCP translation), [`feedback`] (lets the browser's PLI/FIR/REMB/SR through the
+//! webrtc-rs interceptor chain), [`events`] (what the bridge reports).
 
 pub mod bridge;
 pub mod config;
 pub mod description;
 pub mod events;
+pub mod feedback;
 mod handler;
 mod leg;
 pub mod offer;
