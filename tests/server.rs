@@ -21,6 +21,8 @@ pub fn free_port() -> u16 {
 pub struct Convene {
     pub child: Child,
     pub base: String,
+    /// The node's Client REST API v2 base (`http://127.0.0.1:<port>`), for `up` and `node`.
+    pub client_api: String,
     pub data_dir: PathBuf,
 }
 
@@ -28,6 +30,7 @@ impl Convene {
     /// Starts `convene <subcommand> --data-dir <data_dir> --http 127.0.0.1:<free port>` with `env`.
     pub fn start(subcommand: &str, data_dir: &Path, env: &[(&str, &str)]) -> Convene {
         let port = free_port();
+        let client_port = free_port();
         let mut cmd = Command::new(convene_binary());
         cmd.args([subcommand, "--data-dir", data_dir.to_str().unwrap(), "--http", &format!("127.0.0.1:{port}")])
             .env_remove("CONVENE_ADMIN_PASSWORD")
@@ -35,6 +38,7 @@ impl Convene {
             .env("CONVENE_LOG", "warn")
             // Never the default 5060: tests run in parallel (a test's own CONVENE_SIP wins).
             .env("CONVENE_SIP", format!("127.0.0.1:{}", free_port()))
+            .env("CONVENE_CLIENT_API", format!("127.0.0.1:{client_port}"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -42,7 +46,12 @@ impl Convene {
             cmd.env(k, v);
         }
         let child = cmd.spawn().expect("start convene");
-        Convene { child, base: format!("http://127.0.0.1:{port}"), data_dir: data_dir.to_path_buf() }
+        Convene {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            client_api: format!("http://127.0.0.1:{client_port}"),
+            data_dir: data_dir.to_path_buf(),
+        }
     }
 
     /// Waits until `check` passes, failing after `secs` or if the process exits.

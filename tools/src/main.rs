@@ -183,6 +183,10 @@ fn run(s: Settings, manager: bool, node: bool) -> Result<(), String> {
             let advertise = loopback_if_unspecified(sip.local);
             let control = TcpListener::bind(s.control).map_err(|e| format!("cannot listen on {}: {e}", s.control))?;
             let control_addr = loopback_if_unspecified(control.local_addr().map_err(|e| e.to_string())?);
+            let client_listener =
+                TcpListener::bind(s.client_api).map_err(|e| format!("cannot listen for the Client API on {}: {e}", s.client_api))?;
+            let client_addr = loopback_if_unspecified(client_listener.local_addr().map_err(|e| e.to_string())?);
+            let hub = actix::Actor::start(convene_engine::client_api::events::EventHub::default());
             let supervisor = NodeSupervisor::new(NodeConfig {
                 name: s.node_name.clone(),
                 manager_url,
@@ -191,11 +195,16 @@ fn run(s: Settings, manager: bool, node: bool) -> Result<(), String> {
             })
             .with_directory(directory)
             .with_media(media)
+            .with_client_events(hub.clone().recipient(), hub.clone().recipient())
             .start_with_sip(sip, advertise);
+            let client_server =
+                convene_engine::client_api::http::serve(client_listener, supervisor.clone(), hub).map_err(|e| e.to_string())?;
+            actix_rt::spawn(client_server);
             let control_server = convene_engine::control::serve(control, supervisor, secret.clone()).map_err(|e| e.to_string())?;
             actix_rt::spawn(control_server);
             println!("  SIP:             {advertise} (UDP and TCP); media on {}", s.media_address);
             println!("  node control:    http://{control_addr}/api/internal/v1/command/");
+            println!("  Client API:      http://{client_addr}/api/client/v2/conferences/<alias>/");
             println!("Conferencing node \"{}\" reporting to the management node.", s.node_name);
         }
         if servers.is_empty() {

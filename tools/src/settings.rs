@@ -19,6 +19,7 @@ pub struct FileSettings {
     pub sip: Option<SocketAddr>,
     pub media_address: Option<IpAddr>,
     pub control: Option<SocketAddr>,
+    pub client_api: Option<SocketAddr>,
 }
 
 impl FileSettings {
@@ -44,10 +45,13 @@ pub struct Settings {
     pub media_address: IpAddr,
     /// The node control API's listen address (port 0: any free port).
     pub control: SocketAddr,
+    /// Where the node serves the Pexip Client REST API v2 (browsers, Pexip clients).
+    pub client_api: SocketAddr,
 }
 
 pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
 pub const DEFAULT_SIP: &str = "127.0.0.1:5060";
+pub const DEFAULT_CLIENT_API: &str = "127.0.0.1:8081";
 pub const DEFAULT_CONTROL: &str = "127.0.0.1:0";
 
 /// Command-line and environment values (clap fills these from both).
@@ -81,6 +85,9 @@ pub struct Overrides {
     /// (default 127.0.0.1:0, any free loopback port).
     #[arg(long, env = "CONVENE_CONTROL")]
     pub control: Option<SocketAddr>,
+    /// Listen address of the Client REST API v2 (default 127.0.0.1:8081).
+    #[arg(long, env = "CONVENE_CLIENT_API")]
+    pub client_api: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -98,6 +105,7 @@ impl Settings {
             if sip.ip().is_unspecified() { IpAddr::from([127, 0, 0, 1]) } else { sip.ip() }
         });
         let control = o.control.or(file.control).unwrap_or_else(|| DEFAULT_CONTROL.parse().expect("default address"));
+        let client_api = o.client_api.or(file.client_api).unwrap_or_else(|| DEFAULT_CLIENT_API.parse().expect("default address"));
         Settings {
             data_dir,
             database_url,
@@ -108,6 +116,7 @@ impl Settings {
             sip,
             media_address,
             control,
+            client_api,
         }
     }
 

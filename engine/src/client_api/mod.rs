@@ -8,5 +8,7 @@
 //! to the WebRTC bridge (`crate::webrtc`) so its media enters the same pipelines as SIP media.
 
 pub mod admission;
+pub mod events;
+pub mod http;
 pub mod participant;
 pub mod token;

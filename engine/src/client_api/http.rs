@@ -1,0 +1,298 @@
+//! The Client API's HTTP side: `/api/client/v2/…` on the node's client listener. Every answer
+//! is Pexip's envelope `{"status": "success"|"failure", "result": …}`; every request but
+//! `request_token` needs a valid `token` header; Guests may not act on the conference or on
+//! other participants (403, nothing changes).
+
+use std::net::TcpListener;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use actix::Addr;
+use actix_web::dev::Server;
+use actix_web::http::StatusCode;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::events::{EventHub, GetSnapshot, Subscribe};
+use super::token::{Grant, LIFETIME, Tokens};
+use crate::node::{ApiJoin, ControlRequest, ControlTarget, NodeSupervisor};
+
+pub struct ClientState {
+    node: Addr<NodeSupervisor>,
+    hub: Addr<EventHub>,
+    tokens: Mutex<Tokens>,
+}
+
+fn envelope(status: StatusCode, result: Value) -> HttpResponse {
+    let s = if status.is_success() { "success" } else { "failure" };
+    HttpResponse::build(status).json(json!({"status": s, "result": result}))
+}
+
+fn ok(result: Value) -> HttpResponse {
+    envelope(StatusCode::OK, result)
+}
+
+fn fail(status: u16, message: impl Into<Value>) -> HttpResponse {
+    envelope(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), message.into())
+}
+
+/// The grant behind the request's `token` header.
+fn grant(state: &ClientState, req: &HttpRequest) -> Result<Grant, HttpResponse> {
+    let token = req.headers().get("token").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let tokens = state.tokens.lock().expect("tokens");
+    tokens.check(token, Instant::now()).cloned().map_err(|e| fail(403, e.to_string()))
+}
+
+fn token_result(token: &str) -> Value {
+    json!({"token": token, "expires": LIFETIME.as_secs().to_string()})
+}
+
+/// Serves the Client API on `listener`.
+pub fn serve(listener: TcpListener, node: Addr<NodeSupervisor>, hub: Addr<EventHub>) -> std::io::Result<Server> {
+    let state = web::Data::new(ClientState { node, hub, tokens: Mutex::new(Tokens::default()) });
+    // Expired tokens: their participants leave.
+    let sweeper = state.clone();
+    actix_rt::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tick.tick().await;
+            let gone = sweeper.tokens.lock().expect("tokens").expire(Instant::now());
+            for g in gone {
+                leave(&sweeper, &g).await;
+            }
+        }
+    });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(web::PayloadConfig::new(256 * 1024))
+            .route("/api/client/v2/status", web::get().to(status))
+            .service(
+                web::scope("/api/client/v2/conferences/{alias}")
+                    .route("/request_token", web::post().to(request_token))
+                    .route("/refresh_token", web::post().to(refresh_token))
+                    .route("/release_token", web::post().to(release_token))
+                    .route("/conference_status", web::get().to(conference_status))
+                    .route("/participants", web::get().to(participants))
+                    .route("/available_layouts", web::get().to(available_layouts))
+                    .route("/events", web::get().to(events))
+                    .route("/participants/{uuid}/{action}", web::post().to(participant_action))
+                    .route("/{action}", web::post().to(conference_action)),
+            )
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+async fn status() -> HttpResponse {
+    ok(json!("OK"))
+}
+
+async fn request_token(
+    state: web::Data<ClientState>,
+    req: HttpRequest,
+    alias: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let body: Value = if body.is_empty() { json!({}) } else { serde_json::from_slice(&body).unwrap_or(Value::Null) };
+    let Some(display_name) = body.get("display_name").and_then(Value::as_str).map(str::trim).filter(|n| !n.is_empty()) else {
+        return fail(400, "display_name is required");
+    };
+    if display_name.chars().count() > 250 {
+        return fail(400, "display_name is longer than 250 characters");
+    }
+    let pin = req.headers().get("pin").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let remote_address = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    let join = ApiJoin { alias: alias.into_inner(), display_name: display_name.to_string(), pin, remote_address };
+    match state.node.send(join).await {
+        Err(_) => fail(503, "The Conferencing Node is shutting down"),
+        Ok(Err(refusal)) => fail(refusal.status, refusal.result),
+        Ok(Ok(j)) => {
+            let grant = Grant {
+                participant: j.participant,
+                conference: j.conference.clone(),
+                role: j.role.as_str().to_string(),
+                display_name: display_name.to_string(),
+            };
+            let token = state.tokens.lock().expect("tokens").issue(grant, Instant::now());
+            let mut result = token_result(&token);
+            result.as_object_mut().expect("object").extend(
+                json!({
+                    "participant_uuid": j.participant,
+                    "display_name": display_name,
+                    "role": if j.role.as_str() == "chair" { "HOST" } else { "GUEST" },
+                    "conference_name": j.conference,
+                    "service_type": j.service_type,
+                    "version": {"version_id": env!("CARGO_PKG_VERSION"), "pseudo_version": "convene"},
+                    "chat_enabled": false,
+                    "analytics_enabled": false,
+                    "guests_can_present": true,
+                    "direct_media": false,
+                    "use_relay_candidates_only": false,
+                    "stun": [],
+                    "turn": [],
+                    "call_tag": body.get("call_tag").cloned().unwrap_or(json!("")),
+                })
+                .as_object()
+                .expect("object")
+                .clone(),
+            );
+            ok(result)
+        }
+    }
+}
+
+async fn refresh_token(state: web::Data<ClientState>, req: HttpRequest) -> HttpResponse {
+    let token = req.headers().get("token").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let refreshed = state.tokens.lock().expect("tokens").refresh(token, Instant::now());
+    match refreshed {
+        Ok(t) => ok(token_result(&t)),
+        Err(e) => fail(403, e.to_string()),
+    }
+}
+
+/// The participant leaves their conference.
+async fn leave(state: &ClientState, g: &Grant) {
+    let request =
+        ControlRequest { target: ControlTarget::Participant(g.participant.to_string()), action: "disconnect".into(), body: json!({}) };
+    let _ = state.node.send(request).await;
+}
+
+async fn release_token(state: web::Data<ClientState>, req: HttpRequest) -> HttpResponse {
+    let token = req.headers().get("token").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let released = state.tokens.lock().expect("tokens").release(token, Instant::now());
+    match released {
+        Ok(g) => {
+            leave(&state, &g).await;
+            ok(json!(true))
+        }
+        Err(e) => fail(403, e.to_string()),
+    }
+}
+
+async fn conference_status(state: web::Data<ClientState>, req: HttpRequest) -> HttpResponse {
+    let g = match grant(&state, &req) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    match state.hub.send(GetSnapshot(g.conference.clone())).await {
+        Ok(Some(s)) => {
+            let mut result = s.conference.clone();
+            result["name"] = json!(g.conference);
+            ok(result)
+        }
+        _ => fail(404, "The conference has ended"),
+    }
+}
+
+async fn participants(state: web::Data<ClientState>, req: HttpRequest) -> HttpResponse {
+    let g = match grant(&state, &req) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    match state.hub.send(GetSnapshot(g.conference)).await {
+        Ok(Some(s)) => ok(Value::Array(s.participants.into_values().collect())),
+        _ => ok(json!([])),
+    }
+}
+
+async fn available_layouts(state: web::Data<ClientState>, req: HttpRequest) -> HttpResponse {
+    if let Err(r) = grant(&state, &req) {
+        return r;
+    }
+    ok(json!(crate::media::Layout::ALL.iter().map(|l| l.client_id()).collect::<Vec<_>>()))
+}
+
+/// Conference actions (Hosts only): the Client API's names mapped onto the node's commands.
+async fn conference_action(
+    state: web::Data<ClientState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let g = match grant(&state, &req) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let (_, action) = path.into_inner();
+    let command = match action.as_str() {
+        "lock" => "lock",
+        "unlock" => "unlock",
+        "muteguests" => "mute_guests",
+        "unmuteguests" => "unmute_guests",
+        "disconnect" => "disconnect",
+        "transform_layout" => "transform_layout",
+        other => return fail(404, format!("Unknown conference request {other}")),
+    };
+    if g.role != "chair" {
+        return fail(403, "Only a Host can do that");
+    }
+    let body: Value = serde_json::from_slice(&body).unwrap_or(json!({}));
+    // transform_layout's fields come wrapped in `transforms`.
+    let body = body.get("transforms").cloned().unwrap_or(body);
+    let request = ControlRequest { target: ControlTarget::Conference(g.conference), action: command.into(), body };
+    match state.node.send(request).await {
+        Ok(Ok(())) => ok(json!(true)),
+        Ok(Err(e)) => fail(e.status, e.message),
+        Err(_) => fail(503, "The Conferencing Node is shutting down"),
+    }
+}
+
+/// Participant actions: a Host on anyone, anyone on themselves (`mute`, `unmute`, `disconnect`).
+async fn participant_action(
+    state: web::Data<ClientState>,
+    req: HttpRequest,
+    path: web::Path<(String, String, String)>,
+) -> HttpResponse {
+    let g = match grant(&state, &req) {
+        Ok(g) => g,
+        Err(r) => return r,
+    };
+    let (_, uuid, action) = path.into_inner();
+    let Ok(target) = Uuid::parse_str(&uuid) else { return fail(404, "No such participant") };
+    let (command, self_allowed) = match action.as_str() {
+        "mute" => ("mute", true),
+        "unmute" => ("unmute", true),
+        "disconnect" => ("disconnect", true),
+        "unlock" => ("unlock", false),
+        other => return fail(404, format!("Unknown participant request {other}")),
+    };
+    if g.role != "chair" && !(self_allowed && target == g.participant) {
+        return fail(403, "Only a Host can do that");
+    }
+    let request = ControlRequest { target: ControlTarget::Participant(target.to_string()), action: command.into(), body: json!({}) };
+    match state.node.send(request).await {
+        Ok(Ok(())) => ok(json!(true)),
+        Ok(Err(e)) => fail(e.status, e.message),
+        Err(_) => fail(503, "The Conferencing Node is shutting down"),
+    }
+}
+
+async fn events(state: web::Data<ClientState>, req: HttpRequest) -> HttpResponse {
+    // Browsers' EventSource cannot set headers: the token may come as a query parameter.
+    let from_query = web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.get("token").cloned());
+    let g = {
+        let tokens = state.tokens.lock().expect("tokens");
+        let token = req.headers().get("token").and_then(|v| v.to_str().ok()).map(str::to_string).or(from_query).unwrap_or_default();
+        match tokens.check(&token, Instant::now()) {
+            Ok(g) => g.clone(),
+            Err(e) => return fail(403, e.to_string()),
+        }
+    };
+    let Ok(rx) = state.hub.send(Subscribe { conference: g.conference, participant: g.participant }).await else {
+        return fail(503, "The Conferencing Node is shutting down");
+    };
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|s| (Ok::<_, actix_web::Error>(web::Bytes::from(s)), rx))
+    });
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .streaming(stream)
+}

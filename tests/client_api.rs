@@ -1,0 +1,239 @@
+//! The Pexip Client REST API v2 against the real `convene up`: the token and PIN flow, the
+//! roster and conference state over the `events` stream (with a SIP caller in the same
+//! conference), Host-only actions refused for Guests, refresh and release.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use convene_tests::server::{Convene, free_port};
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+
+const PW: &str = "client-api-test-password-1";
+
+struct Api {
+    http: Client,
+    base: String,
+}
+
+impl Api {
+    fn post(&self, path: &str, token: Option<&str>, pin: Option<&str>, body: Value) -> (u16, Value) {
+        let mut r = self.http.post(format!("{}/api/client/v2/{path}", self.base)).json(&body);
+        if let Some(t) = token {
+            r = r.header("token", t);
+        }
+        if let Some(p) = pin {
+            r = r.header("pin", p);
+        }
+        let r = r.send().unwrap();
+        (r.status().as_u16(), r.json().unwrap_or(Value::Null))
+    }
+
+    fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        let r = self.http.get(format!("{}/api/client/v2/{path}", self.base)).header("token", token).send().unwrap();
+        (r.status().as_u16(), r.json().unwrap_or(Value::Null))
+    }
+
+    fn join(&self, alias: &str, name: &str, pin: Option<&str>) -> (String, String) {
+        let (s, v) = self.post(&format!("conferences/{alias}/request_token"), None, pin, json!({"display_name": name}));
+        assert_eq!(s, 200, "{v}");
+        (v["result"]["token"].as_str().unwrap().to_string(), v["result"]["participant_uuid"].as_str().unwrap().to_string())
+    }
+}
+
+/// An `events` stream read on a thread: (event, data) pairs.
+struct Events {
+    rx: mpsc::Receiver<(String, Value)>,
+    seen: Vec<(String, Value)>,
+}
+
+impl Events {
+    fn open(api: &Api, alias: &str, token: &str) -> Events {
+        let url = format!("{}/api/client/v2/conferences/{alias}/events", api.base);
+        let r = Client::builder().timeout(None).build().unwrap().get(url).header("token", token).send().unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut event = String::new();
+            for line in BufReader::new(r).lines() {
+                let Ok(line) = line else { break };
+                if let Some(e) = line.strip_prefix("event: ") {
+                    event = e.to_string();
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    let _ = tx.send((event.clone(), serde_json::from_str(d).unwrap_or(Value::Null)));
+                }
+            }
+        });
+        Events { rx, seen: Vec::new() }
+    }
+
+    /// Waits for an event matching `check` (10 s).
+    fn wait(&mut self, what: &str, check: impl Fn(&str, &Value) -> bool) -> Value {
+        if let Some((_, d)) = self.seen.iter().find(|(e, d)| check(e, d)) {
+            return d.clone();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok((e, d)) => {
+                    self.seen.push((e.clone(), d.clone()));
+                    if check(&e, &d) {
+                        return d;
+                    }
+                }
+                Err(_) => panic!("no {what}; events: {:?}", self.seen.iter().map(|(e, _)| e).collect::<Vec<_>>()),
+            }
+        }
+    }
+}
+
+fn start() -> (Convene, Api, Client) {
+    start_with(&[])
+}
+
+fn start_with(env: &[(&str, &str)]) -> (Convene, Api, Client) {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let mut env = env.to_vec();
+    env.push(("CONVENE_ADMIN_PASSWORD", PW));
+    let mut up = Convene::start("up", &dir.join("data"), &env);
+    up.wait_listening();
+    let http = Client::new();
+    let api = Api { http: http.clone(), base: up.client_api.clone() };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http.get(format!("{}/api/client/v2/status", api.base)).send().map(|r| r.status().as_u16()).ok() != Some(200) {
+        assert!(Instant::now() < deadline, "the Client API did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (up, api, http)
+}
+
+#[test]
+fn pin_flow_roles_roster_and_events() {
+    let (up, api, http) = start();
+    let r = http
+        .post(format!("{}/api/admin/configuration/v1/conference/", up.base))
+        .basic_auth("admin", Some(PW))
+        .json(&json!({"name": "Pin Room", "pin": "123456", "guest_pin": "654321", "allow_guests": true, "aliases": [{"alias": "pinroom"}]}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+
+    // The PIN flow.
+    let rt = "conferences/pinroom/request_token";
+    let (s, v) = api.post(rt, None, None, json!({"display_name": "Hana"}));
+    assert_eq!((s, &v["status"]), (403, &json!("failure")));
+    assert_eq!(v["result"], json!({"pin": "required", "guest_pin": "required"}));
+    let (s, v) = api.post(rt, None, Some("111111"), json!({"display_name": "Hana"}));
+    assert_eq!((s, v["result"].as_str()), (403, Some("Invalid PIN")));
+    let (s, v) = api.post(rt, None, Some("123456"), json!({}));
+    assert_eq!(s, 400, "display_name is required: {v}");
+    assert_eq!(api.post("conferences/nowhere/request_token", None, None, json!({"display_name": "X"})).0, 404);
+    let (s, v) = api.post(rt, None, Some("123456"), json!({"display_name": "Hana"}));
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["result"]["role"], "HOST");
+    assert_eq!(v["result"]["conference_name"], "Pin Room");
+    assert_eq!(v["result"]["expires"], "120");
+    let host = v["result"]["token"].as_str().unwrap().to_string();
+    let host_id = v["result"]["participant_uuid"].as_str().unwrap().to_string();
+
+    // The host's event stream starts with the roster.
+    let mut events = Events::open(&api, "pinroom", &host);
+    events.wait("participant_sync_begin", |e, _| e == "participant_sync_begin");
+    let me = events.wait("own participant_create", |e, d| e == "participant_create" && d["uuid"] == host_id.as_str());
+    assert_eq!((me["display_name"].as_str(), me["role"].as_str(), me["is_muted"].as_str()), (Some("Hana"), Some("chair"), Some("NO")));
+    events.wait("participant_sync_end", |e, _| e == "participant_sync_end");
+
+    // A guest joins; the host sees them arrive.
+    let (guest, guest_id) = api.join("pinroom", "Gil", Some("654321"));
+    let g = events.wait("the guest's participant_create", |e, d| e == "participant_create" && d["uuid"] == guest_id.as_str());
+    assert_eq!(g["role"], "guest");
+
+    // A guest cannot lock or mute the host; nothing changes.
+    assert_eq!(api.post("conferences/pinroom/lock", Some(&guest), None, json!({})).0, 403);
+    assert_eq!(api.post(&format!("conferences/pinroom/participants/{host_id}/mute"), Some(&guest), None, json!({})).0, 403);
+    let (_, st) = api.get("conferences/pinroom/conference_status", &guest);
+    assert_eq!(st["result"]["locked"], false);
+    // A bad token is refused.
+    assert_eq!(api.get("conferences/pinroom/participants", "not-a-token").0, 403);
+
+    // The host locks the conference and mutes the guest.
+    assert_eq!(api.post("conferences/pinroom/lock", Some(&host), None, json!({})).0, 200);
+    events.wait("conference_update locked", |e, d| e == "conference_update" && d["locked"] == true);
+    assert_eq!(api.post(&format!("conferences/pinroom/participants/{guest_id}/mute"), Some(&host), None, json!({})).0, 200);
+    events.wait("the guest muted", |e, d| e == "participant_update" && d["uuid"] == guest_id.as_str() && d["is_muted"] == "YES");
+    let (_, list) = api.get("conferences/pinroom/participants", &host);
+    assert_eq!(list["result"].as_array().unwrap().len(), 2);
+    // The Management API sees the Client API participants too.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status: Value =
+            http.get(format!("{}/api/admin/status/v1/participant/", up.base)).basic_auth("admin", Some(PW)).send().unwrap().json().unwrap();
+        if status["objects"].as_array().unwrap().iter().any(|p| p["id"] == guest_id.as_str() && p["protocol"] == "api") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the guest is not in the Status API: {status}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Refresh: a new token, the old one gone.
+    let (s, v) = api.post("conferences/pinroom/refresh_token", Some(&guest), None, json!({}));
+    assert_eq!(s, 200);
+    let guest2 = v["result"]["token"].as_str().unwrap().to_string();
+    assert_eq!(api.get("conferences/pinroom/participants", &guest).0, 403);
+    assert_eq!(api.get("conferences/pinroom/participants", &guest2).0, 200);
+
+    // Release: the guest leaves.
+    assert_eq!(api.post("conferences/pinroom/release_token", Some(&guest2), None, json!({})).0, 200);
+    events.wait("the guest's participant_delete", |e, d| e == "participant_delete" && d["uuid"] == guest_id.as_str());
+    // The host leaves too: the conference ends and its history names both.
+    assert_eq!(api.post("conferences/pinroom/release_token", Some(&host), None, json!({})).0, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let h: Value =
+            http.get(format!("{}/api/admin/history/v1/participant/", up.base)).basic_auth("admin", Some(PW)).send().unwrap().json().unwrap();
+        let names: Vec<&str> = h["objects"].as_array().unwrap().iter().filter_map(|r| r["display_name"].as_str()).collect();
+        if names.contains(&"Gil") && names.contains(&"Hana") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "history: {h}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_sip_caller_appears_in_the_client_api_roster_and_a_host_disconnects_them() {
+    let sip_port = loop {
+        let p = free_port();
+        if std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok() {
+            break p;
+        }
+    };
+    let sip = format!("127.0.0.1:{sip_port}");
+    let (_up, api, _http) = start_with(&[("CONVENE_SIP", &sip)]);
+    let (host, _) = api.join("meet", "Web Host", None);
+    let mut events = Events::open(&api, "meet", &host);
+    events.wait("sync end", |e, _| e == "participant_sync_end");
+
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("sipp/call_wait_bye.xml");
+    let call = Command::new("sipp")
+        .arg("-sf")
+        .arg(&scenario)
+        .args([&sip, "-s", "meet", "-i", "127.0.0.1", "-p", &free_port().to_string(), "-mp", &free_port().to_string()])
+        .args(["-m", "1", "-nostdin", "-timeout", "30s", "-timeout_error"])
+        .current_dir(std::env::temp_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sipp");
+    let alice = events.wait("the SIP caller", |e, d| e == "participant_create" && d["protocol"] == "sip");
+    assert_eq!(alice["display_name"], "Alice Example");
+    let id = alice["uuid"].as_str().unwrap().to_string();
+    assert_eq!(api.post(&format!("conferences/meet/participants/{id}/disconnect"), Some(&host), None, json!({})).0, 200);
+    assert!(call.wait_with_output().unwrap().status.success(), "the SIP caller got the node's BYE");
+    events.wait("the SIP caller's participant_delete", |e, d| e == "participant_delete" && d["uuid"] == id.as_str());
+}
