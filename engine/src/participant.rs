@@ -217,6 +217,8 @@ impl ParticipantActor {
         conference: Addr<ConferenceActor>,
     ) -> ParticipantActor {
         let local = LocalSession::new(LocalSession::random_session_id(), ports.address, ports.audio, ports.video);
+        // The service may narrow what this call negotiates (`call_type`, `max_callrate_in`).
+        let caps = service.call_capabilities(&caps).map(Arc::new).unwrap_or(caps);
         let status = ParticipantStatus::new(id, &call);
         ParticipantActor {
             call,

@@ -80,6 +80,10 @@ pub struct ServiceInfo {
     pub locked: bool,
     /// The most the conference sends each participant, kbps (`max_callrate_out`; none: no cap).
     pub max_callrate_out: Option<u64>,
+    /// The most each participant may send, kbps (`max_callrate_in`): announced in the SDP answer.
+    pub max_callrate_in: Option<u64>,
+    /// `video` (default), `video-only` or `audio` (calls get no video).
+    pub call_type: String,
 }
 
 impl ServiceInfo {
@@ -100,7 +104,28 @@ impl ServiceInfo {
             enable_overlay_text: v.get("enable_overlay_text").and_then(Value::as_bool).unwrap_or(false),
             locked: v.get("locked").and_then(Value::as_bool).unwrap_or(false),
             max_callrate_out: v.get("max_callrate_out").and_then(Value::as_u64).filter(|k| *k > 0),
+            max_callrate_in: v.get("max_callrate_in").and_then(Value::as_u64).filter(|k| *k > 0),
+            call_type: s("call_type"),
         }
+    }
+
+    /// The SDP capabilities for one call into this service: `call_type: audio` takes video out;
+    /// `max_callrate_in` (the whole call, kbps) becomes the video bandwidth announced in the answer,
+    /// keeping 64 kbps for audio.
+    pub fn call_capabilities(&self, base: &crate::sdp::Capabilities) -> Option<crate::sdp::Capabilities> {
+        let audio_only = self.call_type == "audio";
+        if !audio_only && self.max_callrate_in.is_none() {
+            return None;
+        }
+        let mut caps = base.clone();
+        if audio_only {
+            caps.disabled.extend([crate::sdp::Codec::Vp8, crate::sdp::Codec::H264]);
+        }
+        if let Some(kbps) = self.max_callrate_in {
+            let video = kbps.saturating_sub(64).max(64).min(u64::from(u32::MAX)) as u32;
+            caps.max_bitrate_kbps = Some(caps.max_bitrate_kbps.map_or(video, |m| m.min(video)));
+        }
+        Some(caps)
     }
 }
 
@@ -237,5 +262,20 @@ mod tests {
         let s = ServiceInfo::from_json(&c);
         assert_eq!((s.locked, s.max_callrate_out), (true, Some(512)));
         assert_eq!(ServiceInfo::from_json(&json!({"max_callrate_out": 0})).max_callrate_out, None);
+
+        // call_type and max_callrate_in shape each call's SDP answer.
+        let base = crate::sdp::Capabilities::default();
+        assert!(ServiceInfo::from_json(&json!({"name": "x"})).call_capabilities(&base).is_none());
+        let audio = ServiceInfo::from_json(&json!({"call_type": "audio"})).call_capabilities(&base).unwrap();
+        assert!(audio.disabled.contains(&crate::sdp::Codec::Vp8) && audio.disabled.contains(&crate::sdp::Codec::H264));
+        let capped = ServiceInfo::from_json(&json!({"max_callrate_in": 512})).call_capabilities(&base).unwrap();
+        assert_eq!(capped.max_bitrate_kbps, Some(448));
+        let offer = "v=0\r\no=- 1 1 IN IP4 10.0.0.5\r\ns=-\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\nm=audio 5000 RTP/AVP 0\r\nm=video 5002 RTP/AVP 96\r\na=rtpmap:96 VP8/90000\r\n";
+        let mut local = crate::sdp::LocalSession::new(1, [127, 0, 0, 1].into(), 40000, 40002);
+        let (answer, session) = crate::sdp::answer(offer, &audio, &mut local).unwrap();
+        assert!(session.video().is_none() && answer.contains("m=video 0 "), "{answer}");
+        let mut local = crate::sdp::LocalSession::new(1, [127, 0, 0, 1].into(), 40000, 40002);
+        let (answer, _) = crate::sdp::answer(offer, &capped, &mut local).unwrap();
+        assert!(answer.contains("b=AS:448"), "{answer}");
     }
 }

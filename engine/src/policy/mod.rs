@@ -20,11 +20,11 @@
 //!
 //! What participant policy decided travels with the call to its conference as a [`CallPolicy`].
 //! The service configuration's `locked` starts the conference instance locked, and
-//! `max_callrate_out` caps the video bitrate the conference sends (see `routing::ServiceInfo`);
-//! `participant_limit`, PINs, `allow_guests`, views, `mute_all_guests` and
-//! `enable_overlay_text` apply as they do from the database. Read but not applied yet:
-//! `max_callrate_in` (needs a bandwidth line in the SDP answer), `call_type`,
-//! `automatic_participants` (no dial-out), `ivr_theme_name` and the other object names.
+//! `max_callrate_out` caps the video bitrate the conference sends, `max_callrate_in` becomes the
+//! `b=AS` line of each call's SDP answer and `call_type: audio` refuses video in it (see
+//! `routing::ServiceInfo::call_capabilities`); `participant_limit`, PINs, `allow_guests`, views,
+//! `mute_all_guests` and `enable_overlay_text` apply as they do from the database. Read but not
+//! applied yet: `automatic_participants` (no dial-out), `ivr_theme_name` and the other object names.
 //!
 //! The decisions after each step are pure functions (unit-tested here); [`decide_service`] and
 //! [`decide_participant`] are the async glue the node runs off its actors' threads.
