@@ -27,6 +27,8 @@ use webrtc::peer_connection::{
 
 use super::*;
 
+mod with_pipeline;
+
 const WAIT: Duration = Duration::from_secs(10);
 
 /// `CONVENE_TEST_LOG=webrtc=debug,rtc=debug` shows webrtc-rs's own logs.
