@@ -22,6 +22,9 @@ use crate::sdp::{Capabilities, NegotiatedSession};
 use crate::sip::{DialogId, Event};
 use crate::transport::SipHandle;
 
+mod calls;
+pub use calls::{CallAbandoned, CallConnected, CallEnded, CallPorts, GetApiParticipant};
+
 /// A new call for this conference.
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
@@ -163,6 +166,8 @@ pub struct MemberLink {
     pub dialog: Option<Recipient<DialogEvent>>,
     /// Supervision tests.
     pub crash: Option<Recipient<Crash>>,
+    /// A Client API participant's actor (its WebRTC calls).
+    pub api: Option<Addr<crate::client_api::participant::ApiParticipant>>,
 }
 
 impl MemberLink {
@@ -172,6 +177,17 @@ impl MemberLink {
             keys: addr.clone().recipient(),
             dialog: Some(addr.clone().recipient()),
             crash: Some(addr.clone().recipient()),
+            api: None,
+        }
+    }
+
+    pub fn api(addr: &Addr<crate::client_api::participant::ApiParticipant>) -> MemberLink {
+        MemberLink {
+            disconnect: addr.clone().recipient(),
+            keys: addr.clone().recipient(),
+            dialog: None,
+            crash: Some(addr.clone().recipient()),
+            api: Some(addr.clone()),
         }
     }
 }
@@ -185,6 +201,8 @@ struct Member {
     held: bool,
     /// Where to ask for their avatar (policy), until asked.
     avatar: Option<crate::policy::avatar::AvatarRequest>,
+    /// A Client API participant's WebRTC call with media, if any.
+    call: Option<Uuid>,
 }
 
 pub struct ConferenceActor {
@@ -519,7 +537,7 @@ impl Handler<Join> for ConferenceActor {
         let addr = actor.start();
         self.by_dialog.insert(dialog, id);
         let held = self.locked && !bypass_lock;
-        self.members.insert(id, Member { link: MemberLink::sip(&addr), status, admin_muted: false, self_muted: false, held, avatar });
+        self.members.insert(id, Member { link: MemberLink::sip(&addr), status, admin_muted: false, self_muted: false, held, avatar, call: None });
     }
 }
 
@@ -674,12 +692,12 @@ impl Handler<JoinApi> for ConferenceActor {
             .map_err(|(status, reason)| CommandError::new(status, reason))?;
         let id = Uuid::new_v4();
         let actor = crate::client_api::participant::ApiParticipant::new(id, ctx.address()).start();
-        let link = MemberLink { disconnect: actor.clone().recipient(), keys: actor.clone().recipient(), dialog: None, crash: Some(actor.recipient()) };
+        let link = MemberLink::api(&actor);
         let status = ParticipantStatus::api(id, &msg.display_name, msg.role, &msg.remote_address);
         // As for a SIP caller: only the host PIN bypasses the lock.
         let held = self.locked && !(msg.role == Role::Chair && !self.service.pin.is_empty());
         tracing::info!(conference = %self.service.name, participant = %id, role = msg.role.as_str(), "Client API participant joined");
-        self.members.insert(id, Member { link, status, admin_muted: false, self_muted: false, held, avatar: None });
+        self.members.insert(id, Member { link, status, admin_muted: false, self_muted: false, held, avatar: None, call: None });
         self.check_hosts(ctx);
         self.sync_media();
         self.report();

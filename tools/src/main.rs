@@ -197,8 +197,25 @@ fn run(s: Settings, manager: bool, node: bool) -> Result<(), String> {
             .with_media(media)
             .with_client_events(hub.clone().recipient(), hub.clone().recipient())
             .start_with_sip(sip, advertise);
-            let client_server =
-                convene_engine::client_api::http::serve(client_listener, supervisor.clone(), hub).map_err(|e| e.to_string())?;
+            let webrtc = convene_engine::client_api::calls::WebRtcService {
+                runtime: convene_engine::webrtc::WebRtcRuntime::new(2).map_err(|e| format!("WebRTC runtime: {e}"))?,
+                config: convene_engine::webrtc::WebRtcConfig {
+                    ice_ip: s.media_address,
+                    ice_servers: s
+                        .turn
+                        .iter()
+                        .map(|(url, username, credential)| convene_engine::webrtc::IceServer {
+                            urls: vec![url.clone()],
+                            username: username.clone(),
+                            credential: credential.clone(),
+                        })
+                        .collect(),
+                    relay_only: s.webrtc_relay_only,
+                    ..Default::default()
+                },
+            };
+            let client_server = convene_engine::client_api::http::serve(client_listener, supervisor.clone(), hub, Some(webrtc))
+                .map_err(|e| e.to_string())?;
             actix_rt::spawn(client_server);
             let control_server = convene_engine::control::serve(control, supervisor, secret.clone()).map_err(|e| e.to_string())?;
             actix_rt::spawn(control_server);

@@ -20,6 +20,10 @@ pub struct FileSettings {
     pub media_address: Option<IpAddr>,
     pub control: Option<SocketAddr>,
     pub client_api: Option<SocketAddr>,
+    pub turn_url: Option<String>,
+    pub turn_username: Option<String>,
+    pub turn_password: Option<String>,
+    pub webrtc_relay_only: Option<bool>,
 }
 
 impl FileSettings {
@@ -47,6 +51,11 @@ pub struct Settings {
     pub control: SocketAddr,
     /// Where the node serves the Pexip Client REST API v2 (browsers, Pexip clients).
     pub client_api: SocketAddr,
+    /// A TURN server for WebRTC (`turn:host:port?transport=udp`), used by the node's bridges and
+    /// handed to browsers in `request_token`'s `turn` list, with its long-term credentials.
+    pub turn: Option<(String, String, String)>,
+    /// WebRTC through TURN relays only (locked-down networks, tests).
+    pub webrtc_relay_only: bool,
 }
 
 pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
@@ -88,6 +97,18 @@ pub struct Overrides {
     /// Listen address of the Client REST API v2 (default 127.0.0.1:8081).
     #[arg(long, env = "CONVENE_CLIENT_API")]
     pub client_api: Option<SocketAddr>,
+    /// TURN server for WebRTC media, e.g. turn:turn.example.com:3478?transport=udp.
+    #[arg(long, env = "CONVENE_TURN_URL")]
+    pub turn_url: Option<String>,
+    /// TURN user name (long-term credentials).
+    #[arg(long, env = "CONVENE_TURN_USERNAME")]
+    pub turn_username: Option<String>,
+    /// TURN password.
+    #[arg(long, env = "CONVENE_TURN_PASSWORD", hide_env_values = true)]
+    pub turn_password: Option<String>,
+    /// Use TURN relay candidates only for WebRTC (node and browsers).
+    #[arg(long, env = "CONVENE_WEBRTC_RELAY_ONLY")]
+    pub webrtc_relay_only: Option<bool>,
 }
 
 impl Settings {
@@ -117,6 +138,10 @@ impl Settings {
             media_address,
             control,
             client_api,
+            turn: o.turn_url.or(file.turn_url).filter(|u| !u.is_empty()).map(|url| {
+                (url, o.turn_username.or(file.turn_username).unwrap_or_default(), o.turn_password.or(file.turn_password).unwrap_or_default())
+            }),
+            webrtc_relay_only: o.webrtc_relay_only.or(file.webrtc_relay_only).unwrap_or(false),
         }
     }
 

@@ -14,14 +14,17 @@ use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use super::calls::{WebRtcService, ice_server_lists};
 use super::events::{EventHub, GetSnapshot, Subscribe};
 use super::token::{Grant, LIFETIME, Tokens};
 use crate::node::{ApiJoin, ControlRequest, ControlTarget, NodeSupervisor};
 
 pub struct ClientState {
-    node: Addr<NodeSupervisor>,
+    pub(super) node: Addr<NodeSupervisor>,
     hub: Addr<EventHub>,
     tokens: Mutex<Tokens>,
+    /// `calls` (none: the node answers that WebRTC is not enabled).
+    pub(super) webrtc: Option<WebRtcService>,
 }
 
 fn envelope(status: StatusCode, result: Value) -> HttpResponse {
@@ -29,16 +32,16 @@ fn envelope(status: StatusCode, result: Value) -> HttpResponse {
     HttpResponse::build(status).json(json!({"status": s, "result": result}))
 }
 
-fn ok(result: Value) -> HttpResponse {
+pub(super) fn ok(result: Value) -> HttpResponse {
     envelope(StatusCode::OK, result)
 }
 
-fn fail(status: u16, message: impl Into<Value>) -> HttpResponse {
+pub(super) fn fail(status: u16, message: impl Into<Value>) -> HttpResponse {
     envelope(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), message.into())
 }
 
 /// The grant behind the request's `token` header.
-fn grant(state: &ClientState, req: &HttpRequest) -> Result<Grant, HttpResponse> {
+pub(super) fn grant(state: &ClientState, req: &HttpRequest) -> Result<Grant, HttpResponse> {
     let token = req.headers().get("token").and_then(|v| v.to_str().ok()).unwrap_or("");
     let tokens = state.tokens.lock().expect("tokens");
     tokens.check(token, Instant::now()).cloned().map_err(|e| fail(403, e.to_string()))
@@ -48,9 +51,14 @@ fn token_result(token: &str) -> Value {
     json!({"token": token, "expires": LIFETIME.as_secs().to_string()})
 }
 
-/// Serves the Client API on `listener`.
-pub fn serve(listener: TcpListener, node: Addr<NodeSupervisor>, hub: Addr<EventHub>) -> std::io::Result<Server> {
-    let state = web::Data::new(ClientState { node, hub, tokens: Mutex::new(Tokens::default()) });
+/// Serves the Client API on `listener`; `webrtc` serves `calls`.
+pub fn serve(
+    listener: TcpListener,
+    node: Addr<NodeSupervisor>,
+    hub: Addr<EventHub>,
+    webrtc: Option<WebRtcService>,
+) -> std::io::Result<Server> {
+    let state = web::Data::new(ClientState { node, hub, tokens: Mutex::new(Tokens::default()), webrtc });
     // Expired tokens: their participants leave.
     let sweeper = state.clone();
     actix_rt::spawn(async move {
@@ -67,6 +75,7 @@ pub fn serve(listener: TcpListener, node: Addr<NodeSupervisor>, hub: Addr<EventH
         App::new()
             .app_data(state.clone())
             .app_data(web::PayloadConfig::new(256 * 1024))
+            .configure(super::web::configure)
             .route("/api/client/v2/status", web::get().to(status))
             .service(
                 web::scope("/api/client/v2/conferences/{alias}")
@@ -77,6 +86,8 @@ pub fn serve(listener: TcpListener, node: Addr<NodeSupervisor>, hub: Addr<EventH
                     .route("/participants", web::get().to(participants))
                     .route("/available_layouts", web::get().to(available_layouts))
                     .route("/events", web::get().to(events))
+                    .route("/participants/{uuid}/calls", web::post().to(super::calls::calls))
+                    .route("/participants/{uuid}/calls/{call}/{action}", web::post().to(super::calls::call_action))
                     .route("/participants/{uuid}/{action}", web::post().to(participant_action))
                     .route("/{action}", web::post().to(conference_action)),
             )
@@ -112,6 +123,9 @@ async fn request_token(
         Err(_) => fail(503, "The Conferencing Node is shutting down"),
         Ok(Err(refusal)) => fail(refusal.status, refusal.result),
         Ok(Ok(j)) => {
+            let servers = state.webrtc.as_ref().map(|w| w.config.ice_servers.as_slice()).unwrap_or_default();
+            let (stun, turn) = ice_server_lists(servers);
+            let relay_only = state.webrtc.as_ref().is_some_and(|w| w.config.relay_only);
             let grant = Grant {
                 participant: j.participant,
                 conference: j.conference.clone(),
@@ -132,9 +146,9 @@ async fn request_token(
                     "analytics_enabled": false,
                     "guests_can_present": true,
                     "direct_media": false,
-                    "use_relay_candidates_only": false,
-                    "stun": [],
-                    "turn": [],
+                    "use_relay_candidates_only": relay_only,
+                    "stun": stun,
+                    "turn": turn,
                     "call_tag": body.get("call_tag").cloned().unwrap_or(json!("")),
                 })
                 .as_object()

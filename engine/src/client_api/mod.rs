@@ -8,7 +8,9 @@
 //! to the WebRTC bridge (`crate::webrtc`) so its media enters the same pipelines as SIP media.
 
 pub mod admission;
+pub mod calls;
 pub mod events;
 pub mod http;
 pub mod participant;
 pub mod token;
+pub mod web;

@@ -1,23 +1,60 @@
 //! A Client API participant's actor: it exists from `request_token` until `release_token`, the
-//! token's expiry or a disconnect, and holds no media of its own yet (a `calls` request adds a
-//! WebRTC leg). Like a SIP participant it tells its conference when it ends, however it ends.
+//! token's expiry or a disconnect. A `calls` request gives it a WebRTC call: the conference
+//! connects the bridge's legs to its media and hands the bridge to this actor, which owns it from
+//! then on (trickled candidates, the call's `disconnect`, the bridge's connection state) and
+//! closes it when the call or the participant ends. Like a SIP participant it tells its
+//! conference when it ends, however it ends.
+
+use std::sync::Arc;
 
 use actix::prelude::*;
+use serde_json::{Value, json};
 use uuid::Uuid;
+use webrtc::peer_connection::RTCPeerConnectionState;
 
-use crate::conference::{ConferenceActor, ParticipantGone};
+use crate::conference::{CallEnded, CommandError, ConferenceActor, ParticipantGone};
 use crate::participant::{Crash, Disconnect, KeyPress};
+use crate::webrtc::{BridgeEvent, WebRtcBridge, WebRtcRuntime};
+
+/// The live WebRTC call of a participant.
+struct Call {
+    id: Uuid,
+    bridge: Arc<WebRtcBridge>,
+    runtime: WebRtcRuntime,
+}
+
+impl Call {
+    /// Closes the peer connection on the WebRTC runtime (never blocks the actor).
+    fn close(self) {
+        let bridge = self.bridge;
+        self.runtime.handle().spawn(async move { bridge.close().await });
+    }
+}
 
 pub struct ApiParticipant {
     id: Uuid,
     conference: Addr<ConferenceActor>,
+    call: Option<Call>,
     /// Why it ended (`None` at stop means it failed).
     reason: Option<String>,
 }
 
 impl ApiParticipant {
     pub fn new(id: Uuid, conference: Addr<ConferenceActor>) -> ApiParticipant {
-        ApiParticipant { id, conference, reason: None }
+        ApiParticipant { id, conference, call: None, reason: None }
+    }
+
+    /// Ends the current call if it is `call`: closes the bridge and tells the conference.
+    fn end_call(&mut self, call: Uuid, why: &str) -> bool {
+        if self.call.as_ref().is_none_or(|c| c.id != call) {
+            return false;
+        }
+        tracing::info!(participant = %self.id, %call, why, "WebRTC call ended");
+        if let Some(c) = self.call.take() {
+            c.close();
+        }
+        self.conference.do_send(CallEnded { participant: self.id, call });
+        true
     }
 }
 
@@ -25,9 +62,96 @@ impl Actor for ApiParticipant {
     type Context = Context<Self>;
 
     fn stopped(&mut self, _: &mut Context<Self>) {
+        if let Some(c) = self.call.take() {
+            c.close();
+        }
         let crashed = self.reason.is_none();
         let reason = self.reason.take().unwrap_or_else(|| "Participant failed".into());
         self.conference.do_send(ParticipantGone { id: self.id, reason, crashed });
+    }
+}
+
+/// The conference connected a new call's media: this actor keeps its bridge.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AttachCall {
+    pub call: Uuid,
+    pub bridge: Arc<WebRtcBridge>,
+    pub runtime: WebRtcRuntime,
+}
+
+impl Handler<AttachCall> for ApiParticipant {
+    type Result = ();
+
+    fn handle(&mut self, msg: AttachCall, ctx: &mut Context<Self>) {
+        if let Some(old) = self.call.take() {
+            old.close();
+        }
+        if let Some(rx) = msg.bridge.take_events() {
+            let call = msg.call;
+            let events = futures_util::stream::unfold(rx, move |mut rx| async move { rx.recv().await.map(|e| ((call, e), rx)) });
+            ctx.add_stream(events);
+        }
+        self.call = Some(Call { id: msg.call, bridge: msg.bridge, runtime: msg.runtime });
+    }
+}
+
+impl StreamHandler<(Uuid, BridgeEvent)> for ApiParticipant {
+    fn handle(&mut self, (call, event): (Uuid, BridgeEvent), _: &mut Context<Self>) {
+        if let BridgeEvent::ConnectionState(state) = event {
+            tracing::debug!(participant = %self.id, %call, ?state, "WebRTC connection state");
+            if matches!(state, RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed) {
+                self.end_call(call, "connection failed or closed");
+            }
+        }
+    }
+
+    /// The bridge's event stream ending must not stop the actor (the default does).
+    fn finished(&mut self, _: &mut Context<Self>) {}
+}
+
+/// A request on one of the participant's calls (`calls/<call_uuid>/<action>`).
+#[derive(Debug, Clone)]
+pub enum CallCommand {
+    /// `ack`: the client applied the answer.
+    Ack,
+    /// `new_candidate`: a trickled ICE candidate.
+    Candidate { candidate: String, mid: Option<String> },
+    /// `disconnect`: the call ends, the participant stays.
+    Disconnect,
+}
+
+#[derive(Message)]
+#[rtype(result = "Result<Value, CommandError>")]
+pub struct CallRequest {
+    pub call: Uuid,
+    pub command: CallCommand,
+}
+
+impl Handler<CallRequest> for ApiParticipant {
+    type Result = ResponseFuture<Result<Value, CommandError>>;
+
+    fn handle(&mut self, msg: CallRequest, _: &mut Context<Self>) -> Self::Result {
+        let Some(call) = self.call.as_ref().filter(|c| c.id == msg.call) else {
+            return Box::pin(async { Err(CommandError::new(404, "No such call")) });
+        };
+        match msg.command {
+            CallCommand::Ack => Box::pin(async { Ok(json!(null)) }),
+            CallCommand::Candidate { candidate, mid } => {
+                let (bridge, runtime) = (call.bridge.clone(), call.runtime.clone());
+                Box::pin(async move {
+                    match runtime.run(async move { bridge.add_remote_candidate(&candidate, mid, None).await }).await {
+                        Some(Ok(())) => Ok(json!(null)),
+                        Some(Err(e)) => Err(CommandError::new(400, format!("candidate: {e}"))),
+                        None => Err(CommandError::new(503, "The WebRTC service is shutting down")),
+                    }
+                })
+            }
+            CallCommand::Disconnect => {
+                self.end_call(msg.call, "client disconnect");
+                Box::pin(async { Ok(json!(true)) })
+            }
+        }
     }
 }
 
@@ -43,7 +167,7 @@ impl Handler<Disconnect> for ApiParticipant {
 impl Handler<KeyPress> for ApiParticipant {
     type Result = ();
 
-    /// DTMF from a Client API participant arrives through the `dtmf` request once it has a call.
+    /// DTMF from a Client API participant arrives through the `dtmf` request, not RTP.
     fn handle(&mut self, _: KeyPress, _: &mut Context<Self>) {}
 }
 

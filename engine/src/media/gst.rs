@@ -269,30 +269,10 @@ impl GstMedia {
     }
 }
 
-impl MediaHandle for GstMedia {
-    fn allocate(&mut self, participant: Uuid) -> Result<MediaPorts, MediaError> {
-        self.next_id += 1;
-        let id = ParticipantId(self.next_id);
-        let address = self.config.local_ip;
-        let ports = self.pipeline()?.reserve_ports(id, None).map_err(|e| match e {
-            convene_pipelines::conference::ConferenceError::NoPorts => {
-                MediaError::NoPorts { start: self.config.port_range.0, end: self.config.port_range.1 }
-            }
-            other => MediaError::Pipeline(other.to_string()),
-        })?;
-        self.ids.insert(participant, id);
-        self.members.insert(
-            id,
-            Member { uuid: participant, state: MemberMedia::default(), ports, media: None, screen: None, tracked: false, avatar: None },
-        );
-        Ok(MediaPorts { address, audio: ports.audio_rtp.unwrap_or(0), video: ports.video_rtp.unwrap_or(0) })
-    }
-
-    fn connect(&mut self, participant: Uuid, session: &NegotiatedSession) -> Result<(), MediaError> {
-        let id = *self.ids.get(&participant).ok_or(MediaError::UnknownParticipant)?;
-        let (max, kbps, loopback) = (self.config.max_output, self.config.max_kbps, self.loopback);
+impl GstMedia {
+    /// Starts (or, when what is wanted changed, rebuilds) a participant's streams.
+    fn start_streams(&mut self, id: ParticipantId, wanted: ParticipantMedia) -> Result<(), MediaError> {
         let m = self.members.get(&id).ok_or(MediaError::UnknownParticipant)?;
-        let wanted = participant_media(session, &m.state.display_name, loopback, max, kbps);
         if m.media.as_ref() == Some(&wanted) {
             return Ok(()); // a session refresh or a re-offer that changes nothing for the media
         }
@@ -327,6 +307,43 @@ impl MediaHandle for GstMedia {
         }
         self.replan();
         Ok(())
+    }
+
+}
+
+impl MediaHandle for GstMedia {
+    fn allocate(&mut self, participant: Uuid) -> Result<MediaPorts, MediaError> {
+        self.next_id += 1;
+        let id = ParticipantId(self.next_id);
+        let address = self.config.local_ip;
+        let ports = self.pipeline()?.reserve_ports(id, None).map_err(|e| match e {
+            convene_pipelines::conference::ConferenceError::NoPorts => {
+                MediaError::NoPorts { start: self.config.port_range.0, end: self.config.port_range.1 }
+            }
+            other => MediaError::Pipeline(other.to_string()),
+        })?;
+        self.ids.insert(participant, id);
+        self.members.insert(
+            id,
+            Member { uuid: participant, state: MemberMedia::default(), ports, media: None, screen: None, tracked: false, avatar: None },
+        );
+        Ok(MediaPorts { address, audio: ports.audio_rtp.unwrap_or(0), video: ports.video_rtp.unwrap_or(0) })
+    }
+
+    fn connect(&mut self, participant: Uuid, session: &NegotiatedSession) -> Result<(), MediaError> {
+        let id = *self.ids.get(&participant).ok_or(MediaError::UnknownParticipant)?;
+        let (max, kbps, loopback) = (self.config.max_output, self.config.max_kbps, self.loopback);
+        let m = self.members.get(&id).ok_or(MediaError::UnknownParticipant)?;
+        let wanted = participant_media(session, &m.state.display_name, loopback, max, kbps);
+        self.start_streams(id, wanted)
+    }
+
+    fn connect_bridge(&mut self, participant: Uuid, bridge: &crate::webrtc::BridgeDescription) -> Result<(), MediaError> {
+        let id = *self.ids.get(&participant).ok_or(MediaError::UnknownParticipant)?;
+        let (max, kbps, loopback) = (self.config.max_output, self.config.max_kbps, self.loopback);
+        let m = self.members.get(&id).ok_or(MediaError::UnknownParticipant)?;
+        let wanted = super::translate::bridge_media(bridge, &m.state.display_name, loopback, max, kbps);
+        self.start_streams(id, wanted)
     }
 
     fn set_member(&mut self, participant: Uuid, member: &MemberMedia) {

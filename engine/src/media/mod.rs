@@ -101,6 +101,8 @@ pub trait MediaHandle: Send {
     fn allocate(&mut self, participant: Uuid) -> Result<MediaPorts, MediaError>;
     /// The SDP is negotiated (first answer or a re-INVITE): start or update the streams.
     fn connect(&mut self, participant: Uuid, session: &NegotiatedSession) -> Result<(), MediaError>;
+    /// A browser's WebRTC bridge is set up on the participant's allocated ports: start its streams.
+    fn connect_bridge(&mut self, participant: Uuid, bridge: &crate::webrtc::BridgeDescription) -> Result<(), MediaError>;
     /// What the media must do for the participant now (admitted, role, muted, waiting).
     fn set_member(&mut self, participant: Uuid, member: &MemberMedia);
     /// Stops the participant's media and releases its ports.
@@ -245,6 +247,14 @@ impl MediaHandle for NoMedia {
             return Err(MediaError::UnknownParticipant);
         }
         tracing::debug!(%participant, streams = session.streams().count(), "media negotiated (no media pipeline yet)");
+        Ok(())
+    }
+
+    fn connect_bridge(&mut self, participant: Uuid, bridge: &crate::webrtc::BridgeDescription) -> Result<(), MediaError> {
+        if !self.bound.contains_key(&participant) {
+            return Err(MediaError::UnknownParticipant);
+        }
+        tracing::debug!(%participant, audio = bridge.audio.is_some(), video = bridge.video.is_some(), "WebRTC bridge (no media pipeline)");
         Ok(())
     }
 

@@ -111,6 +111,32 @@ pub fn participant_media(
     }
 }
 
+/// What the pipeline needs for a browser's WebRTC bridge: the bridge's loopback legs are the
+/// remote; the picture is sized from the H.264 level (VP8 says nothing) and the node's caps.
+pub fn bridge_media(
+    bridge: &crate::webrtc::BridgeDescription,
+    display_name: &str,
+    loopback: bool,
+    max: (u32, u32),
+    max_kbps: u32,
+) -> ParticipantMedia {
+    let video = bridge.video.as_ref().and_then(|leg| {
+        let max_fs = match leg.codec {
+            crate::webrtc::BridgeCodec::H264 { profile_level_id, .. } => Some(h264_max_fs((profile_level_id & 0xff) as u8, false)),
+            _ => None,
+        };
+        let kbps = DEFAULT_KBPS.min(max_kbps).max(64);
+        let (w, h) = picture_size(max_fs, kbps, max);
+        leg.video_spec(w, h, kbps)
+    });
+    ParticipantMedia {
+        audio: bridge.audio.as_ref().and_then(|leg| leg.audio_spec()),
+        video,
+        display_name: display_name.to_string(),
+        loopback,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,5 +199,33 @@ mod tests {
         let m = participant_media(&negotiate(&offer), "Carol", false, (1280, 720), 2048);
         assert_eq!(m.audio.unwrap().codec, AudioCodec::G722);
         assert!(m.video.is_none());
+    }
+
+    #[test]
+    fn bridge_legs_become_participant_media() {
+        use crate::webrtc::{BridgeCodec, BridgeDescription, MediaLeg};
+        let leg = |codec, payload_type, port: u16| MediaLeg {
+            codec,
+            payload_type,
+            clock_rate: if codec == BridgeCodec::Opus { 48_000 } else { 90_000 },
+            channels: if codec == BridgeCodec::Opus { 2 } else { 0 },
+            rtp_addr: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            rtcp_addr: std::net::SocketAddr::from(([127, 0, 0, 1], port + 1)),
+        };
+        let d = BridgeDescription {
+            audio: Some(leg(BridgeCodec::Opus, 111, 4000)),
+            video: Some(leg(BridgeCodec::H264 { packetization_mode: 1, profile_level_id: 0x42e01e }, 102, 4002)),
+        };
+        let m = bridge_media(&d, "Dora", false, (1280, 720), 2048);
+        let a = m.audio.expect("audio");
+        assert_eq!((a.codec, a.payload_type, a.rtcp_mux), (AudioCodec::Opus, 111, false));
+        let v = m.video.expect("video");
+        assert_eq!(v.payload_type, 102);
+        assert!(v.width.div_ceil(16) * v.height.div_ceil(16) <= 1620, "level 3.0 bounds {}x{}", v.width, v.height);
+        let audio_only = BridgeDescription { audio: d.audio.clone(), video: None };
+        assert!(bridge_media(&audio_only, "Dora", false, (1280, 720), 2048).video.is_none());
+        let vp8 = BridgeDescription { audio: None, video: Some(leg(BridgeCodec::Vp8, 96, 4002)) };
+        let v = bridge_media(&vp8, "Dora", false, (640, 360), 2048).video.unwrap();
+        assert_eq!((v.codec, v.width, v.height), (VideoCodecSpec::Vp8, 640, 360));
     }
 }

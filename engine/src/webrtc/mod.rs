@@ -48,6 +48,7 @@ mod handler;
 mod leg;
 pub mod offer;
 pub mod rtcp;
+pub mod runtime;
 
 #[cfg(test)]
 mod tests;
@@ -57,3 +58,4 @@ pub use config::{IceServer, WebRtcConfig};
 pub use description::{BridgeDescription, MediaLeg, PipelineTarget};
 pub use events::{BridgeEvent, LegKind, LegStats};
 pub use offer::BridgeCodec;
+pub use runtime::WebRtcRuntime;
