@@ -334,12 +334,18 @@ async function toggleVideo() {
   if (state.session) await selfAction(muted ? 'video_muted' : 'video_unmuted');
 }
 
+/** Layout ids (`available_layouts`, `transform_layout`) in Pexip's words. */
+const LAYOUT_NAMES = {
+  '1:0': 'Speaker only (1+0)', '1:7': 'Speaker and 7 (1+7)', '1:21': 'Speaker and 21 (1+21)',
+  '2:21': 'Two speakers and 21 (2+21)', '4:0': 'Grid 2×2', '9:0': 'Grid 3×3', '16:0': 'Grid 4×4', '25:0': 'Grid 5×5',
+};
+
 async function loadLayouts() {
   const s = state.session;
   try {
     const layouts = await s.get('available_layouts');
     const select = $('layout');
-    select.replaceChildren(...(layouts || []).map((l) => new Option(l, l)));
+    select.replaceChildren(...(layouts || []).map((l) => new Option(LAYOUT_NAMES[l] || l, l)));
     if (state.layout) select.value = state.layout;
   } catch (e) {
     if (state.session === s) showError(`Layouts are not available: ${e.message}`);
