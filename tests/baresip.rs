@@ -43,6 +43,11 @@ impl Baresip {
     /// Starts an instance that offers `audio_codecs` (e.g. `opus/48000/2`, `PCMU/8000/1`) and
     /// `video_codecs` (`VP8`, `H264`, or empty for audio only).
     pub fn start(name: &str, audio_codecs: &str, video_codecs: &str) -> Baresip {
+        Baresip::start_with_camera(name, audio_codecs, video_codecs, "testsrc2")
+    }
+
+    /// As [`start`](Self::start), with the camera an ffmpeg lavfi source (`testsrc2`, `color=c=blue`).
+    pub fn start_with_camera(name: &str, audio_codecs: &str, video_codecs: &str, camera: &str) -> Baresip {
         let dir = tempfile::tempdir().unwrap();
         let sip = free_pair();
         let ctrl = free_port();
@@ -50,7 +55,8 @@ impl Baresip {
         let video = if video_codecs.is_empty() {
             "video_source fakevideo,nil\n".to_string()
         } else {
-            "video_source avformat,lavfi,testsrc2=size=320x240:rate=15\nvideo_size 320x240\nvideo_fps 15\nvideo_bitrate 250000\n".to_string()
+            let sep = if camera.contains('=') { ':' } else { '=' };
+            format!("video_source avformat,lavfi,{camera}{sep}size=320x240:rate=15\nvideo_size 320x240\nvideo_fps 15\nvideo_bitrate 250000\n")
         };
         let config = format!(
             "sip_listen 127.0.0.1:{sip}\nnet_interface 127.0.0.1\naudio_player aufile,/dev/null\naudio_source ausine,440\n\

@@ -1,0 +1,156 @@
+// WebRTC media through the Client API, in headless Chromium, without the browser client's UI:
+// each browser is a separate Chromium whose fake camera plays a solid-colour Y4M file. Every
+// page joins ALIAS with `request_token`, sends its offer to `participants/<uuid>/calls`, applies
+// the answer, `ack`s, and then samples the composite it receives: it draws the <video> on a
+// canvas and counts pixels of each known colour. A browser passes when it decodes frames, sees
+// every colour in EXPECT_OTHERS (the other participants) and, from its first decoded frame on,
+// never its own colour.
+//
+// Environment: CLIENT_URL, ALIAS, BROWSERS (`red:/path/red.y4m,green:/path/green.y4m`),
+// EXPECT (per browser the colours it must see: `red=green+blue,green=red+blue`), RELAY=1 to use
+// only TURN relay candidates (the `turn` list and `use_relay_candidates_only` from request_token;
+// the selected candidate pair must be a relay one), CHROMIUM. Prints one JSON line per browser
+// ({name, framesDecoded, firstFrameMs, seen, ownSeen, candidateType, audioPackets}); exits 0 when
+// every check passed.
+
+import { chromium } from 'playwright-core';
+
+const CLIENT = (process.env.CLIENT_URL || '').replace(/\/$/, '');
+const ALIAS = process.env.ALIAS || '';
+const RELAY = process.env.RELAY === '1';
+const browsers = (process.env.BROWSERS || '').split(',').filter(Boolean).map((b) => {
+  const [name, file] = b.split(':');
+  return { name, file };
+});
+const expect = Object.fromEntries(
+  (process.env.EXPECT || '').split(',').filter(Boolean).map((e) => {
+    const [name, others] = e.split('=');
+    return [name, others.split('+')];
+  }),
+);
+if (!CLIENT || !ALIAS || browsers.length === 0) {
+  console.error('CLIENT_URL, ALIAS and BROWSERS must be set');
+  process.exit(2);
+}
+
+// Runs in the page: join, call, then sample until the expectations hold (or time runs out).
+async function inPage({ alias, name, others, relay }) {
+  const api = (path) => `/api/client/v2/conferences/${encodeURIComponent(alias)}/${path}`;
+  const post = async (path, body, token) => {
+    const headers = { 'content-type': 'application/json' };
+    if (token) headers.token = token;
+    const r = await fetch(api(path), { method: 'POST', headers, body: JSON.stringify(body) });
+    return [r.status, await r.json()];
+  };
+  const [s, t] = await post('request_token', { display_name: name });
+  if (s !== 200) return { error: `request_token ${s}: ${JSON.stringify(t)}` };
+  const { token, participant_uuid: me, turn, use_relay_candidates_only: relayOnly } = t.result;
+  if (relay && (!turn.length || !relayOnly)) return { error: `no TURN in request_token: ${JSON.stringify(t.result)}` };
+  const iceServers = turn.map((x) => ({ urls: x.urls, username: x.username, credential: x.credential }));
+  const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy: relayOnly ? 'relay' : 'all' });
+  const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 320, height: 180 } });
+  for (const track of stream.getTracks()) pc.addTrack(track, stream);
+  const video = document.createElement('video');
+  video.muted = true;
+  video.autoplay = true;
+  document.body.appendChild(video);
+  pc.ontrack = (e) => {
+    if (e.track.kind === 'video') video.srcObject = new MediaStream([e.track]);
+  };
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((done) => {
+    if (pc.iceGatheringState === 'complete') return done();
+    pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && done());
+    setTimeout(done, 5000);
+  });
+  const t0 = performance.now();
+  const [cs, c] = await post(`participants/${me}/calls`, { call_type: 'WEBRTC', sdp: pc.localDescription.sdp }, token);
+  if (cs !== 200) return { error: `calls ${cs}: ${JSON.stringify(c)}` };
+  await pc.setRemoteDescription({ type: 'answer', sdp: c.result.sdp });
+  const [as] = await post(`participants/${me}/calls/${c.result.call_uuid}/ack`, {}, token);
+  if (as !== 200) return { error: `ack ${as}` };
+
+  const classify = (r, g, b) => {
+    if (r > 150 && g < 100 && b < 100) return 'red';
+    if (g > 120 && r < 100 && b < 100) return 'green';
+    if (b > 150 && r < 100 && g < 100) return 'blue';
+    return null;
+  };
+  const canvas = document.createElement('canvas');
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  let firstFrameMs = null, framesDecoded = 0, audioPackets = 0, ownSeen = false, samples = 0;
+  let seen = {};
+  const deadline = performance.now() + 30000;
+  while (performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200));
+    const stats = await pc.getStats();
+    stats.forEach((st) => {
+      if (st.type === 'inbound-rtp' && st.kind === 'video') framesDecoded = st.framesDecoded || 0;
+      if (st.type === 'inbound-rtp' && st.kind === 'audio') audioPackets = st.packetsReceived || 0;
+    });
+    if (framesDecoded > 0 && firstFrameMs === null) firstFrameMs = Math.round(performance.now() - t0);
+    if (!framesDecoded || !video.videoWidth) continue;
+    canvas.width = video.videoWidth;
+    canvas.height = video.videoHeight;
+    ctx.drawImage(video, 0, 0);
+    const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    const counts = {};
+    for (let i = 0; i < px.length; i += 16) {
+      const k = classify(px[i], px[i + 1], px[i + 2]);
+      if (k) counts[k] = (counts[k] || 0) + 1;
+    }
+    const total = px.length / 16;
+    // A colour is "there" when it covers a thumbnail's worth of the picture (0.3%).
+    const present = Object.keys(counts).filter((k) => counts[k] / total > 0.003);
+    samples++;
+    if (present.includes(name)) ownSeen = true;
+    seen = Object.fromEntries(present.map((k) => [k, true]));
+    if (samples >= 5 && others.every((o) => seen[o]) && audioPackets > 20) break;
+  }
+  // The local candidate of the pair in use: `relay` when the media goes through TURN.
+  const final = await pc.getStats();
+  let candidateType = null;
+  final.forEach((st) => {
+    if (st.type === 'candidate-pair' && st.nominated && st.state === 'succeeded') {
+      candidateType = final.get(st.localCandidateId)?.candidateType ?? null;
+    }
+  });
+  return { name, framesDecoded, firstFrameMs, seen: Object.keys(seen), ownSeen, candidateType, audioPackets, state: pc.connectionState };
+}
+
+const args = ['--no-sandbox', '--disable-gpu', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+  '--allow-loopback-in-peer-connection', '--disable-background-networking', '--disable-component-update',
+  '--disable-sync', '--disable-quic', '--no-first-run', '--autoplay-policy=no-user-gesture-required'];
+const launched = [];
+const runs = [];
+for (const b of browsers) {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: [...args, `--use-file-for-fake-video-capture=${b.file}`],
+  });
+  launched.push(browser);
+  const page = await browser.newPage();
+  page.on('console', (m) => m.type() === 'error' && !m.text().includes('404') && console.error(`${b.name}: ${m.text()}`));
+  await page.goto(`${CLIENT}/api/client/v2/status`);
+  runs.push(page.evaluate(inPage, { alias: ALIAS, name: b.name, others: expect[b.name] || [], relay: RELAY }));
+}
+let failed = false;
+for (const r of await Promise.all(runs)) {
+  console.log(JSON.stringify(r));
+  const problems = [];
+  if (r.error) problems.push(r.error);
+  else {
+    if (!(r.framesDecoded > 0)) problems.push('no video decoded');
+    if (!(r.audioPackets > 20)) problems.push('no audio received');
+    for (const o of expect[r.name] || []) if (!r.seen.includes(o)) problems.push(`never saw ${o}`);
+    if (r.ownSeen) problems.push('saw its own colour');
+    if (RELAY && r.candidateType !== 'relay') problems.push(`candidate ${r.candidateType}, not relay`);
+  }
+  if (problems.length) {
+    failed = true;
+    console.error(`${r.name || '?'}: ${problems.join('; ')}`);
+  }
+}
+for (const b of launched) await b.close();
+process.exit(failed ? 1 : 0);
