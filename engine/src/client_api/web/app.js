@@ -250,8 +250,11 @@ const eventHandlers = {
     $('media-state').textContent = 'Audio and video were disconnected by the meeting server.';
   },
   peer_disconnect: () => {},
-  disconnect: (d) => leave(`You left the meeting: ${(d && d.reason) || 'disconnected'}.`, false),
-  bye: () => leave('You left the meeting.', false),
+  disconnect: (d) => {
+    const reason = d && d.reason && d.reason !== 'Disconnected' ? `: ${d.reason}` : '';
+    leave(`You were disconnected from the meeting${reason}.`, false);
+  },
+  bye: () => leave('You were disconnected from the meeting.', false),
   refer: () => showNotice('The meeting server asked to move you to another meeting, which this client cannot do yet.'),
 };
 

@@ -2,22 +2,23 @@
 // (pexip.md §2, `participants/<uuid>/calls`): the browser offers, the node answers, the
 // browser acknowledges; candidates found after the offer are sent with `new_candidate`.
 
-/** Why getUserMedia / getDisplayMedia failed, in words. */
-export function explainMediaError(err) {
+/** Why getUserMedia / getDisplayMedia failed, in words; `device` names what was asked for. */
+export function explainMediaError(err, device = 'camera and microphone') {
+  const Device = device.charAt(0).toUpperCase() + device.slice(1);
   switch (err && err.name) {
     case 'NotAllowedError':
     case 'SecurityError':
-      return 'Camera and microphone access was denied';
+      return `${Device} access was denied`;
     case 'NotFoundError':
     case 'OverconstrainedError':
-      return 'No camera or microphone was found';
+      return `No ${device} was found`;
     case 'NotReadableError':
     case 'AbortError':
-      return 'The camera or microphone is in use by another application';
+      return `The ${device} is in use by another application`;
     case 'NoMediaDevices':
       return 'This page cannot use a camera or microphone (it needs HTTPS, or localhost)';
     default:
-      return `The camera or microphone could not be opened (${(err && (err.message || err.name)) || 'unknown error'})`;
+      return `The ${device} could not be opened (${(err && (err.message || err.name)) || 'unknown error'})`;
   }
 }
 
@@ -52,10 +53,12 @@ export class LocalMedia {
     } catch (first) {
       try {
         this.stream = await md.getUserMedia({ audio: true, video: false });
-        this.message = `${explainMediaError(first)}: you will join with audio only.`;
+        // The microphone works alone: the camera was the problem.
+        this.message = `${explainMediaError(first, 'camera')}: you will join with audio only.`;
         return this.stream;
       } catch (second) {
-        this.message = `${explainMediaError(second)}: you will join receive-only (you can see and hear the meeting, nobody sees or hears you).`;
+        const device = first && second && first.name === second.name ? 'camera and microphone' : 'microphone';
+        this.message = `${explainMediaError(second, device)}: you will join receive-only (you can see and hear the meeting, nobody sees or hears you).`;
         return null;
       }
     }
@@ -75,7 +78,7 @@ export async function openScreen() {
     return await md.getDisplayMedia({ video: true, audio: false });
   } catch (e) {
     if (e && e.name === 'NotAllowedError') return null;
-    throw new Error(explainMediaError(e));
+    throw new Error(explainMediaError(e, 'screen'));
   }
 }
 
