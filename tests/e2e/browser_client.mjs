@@ -31,23 +31,25 @@ const browser = await chromium.launch({
     '--no-sandbox', '--disable-gpu', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
     '--allow-loopback-in-peer-connection', '--disable-background-networking', '--disable-component-update',
     '--disable-sync', '--disable-quic', '--no-first-run', '--autoplay-policy=no-user-gesture-required',
+    '--auto-select-desktop-capture-source=Entire screen',
   ],
 });
 
 // Script errors and CSP violations fail the test. Failed requests show up as console errors
 // ("Failed to load resource: … status of 403"): those are the deliberate PIN, 404 and Guest
-// refusals, and the not-yet-served media requests, which the page itself must report.
+// refusals, and 501 for what the node does not serve yet, which the page itself must report.
 const problems = [];
 const pages = [];
 
-async function openClient(label, path, viewport = { width: 1280, height: 900 }) {
+async function openClient(label, path, viewport = { width: 1280, height: 900 }, initScript = null) {
   const context = await browser.newContext({ viewport });
   await context.grantPermissions(['camera', 'microphone']);
+  if (initScript) await context.addInitScript(initScript);
   context.setDefaultTimeout(15000);
   const page = await context.newPage();
   page.on('pageerror', (e) => problems.push(`${label}: page error: ${e.message}`));
   page.on('console', (m) => {
-    if (m.type() !== 'error' || /status of 4\d\d/.test(m.text())) return;
+    if (m.type() !== 'error' || /status of (4\d\d|501)/.test(m.text())) return;
     problems.push(`${label}: console error: ${m.text()}`);
   });
   const resp = await page.goto(`${CLIENT}/${path}`);
@@ -173,6 +175,81 @@ async function flow() {
     assert.equal(await text(host, '#lock'), 'Unlock');
     await guest.locator('#locked').waitFor({ state: 'visible' });
     assert.equal(await host.locator('#error').isVisible(), false);
+  });
+
+  await step('the Host changes the layout', async () => {
+    await host.selectOption('#layout', '4:0');
+    await host.waitForTimeout(300);
+    assert.equal(await host.locator('#error').isVisible(), false, await text(host, '#error'));
+    assert.equal(await host.locator('#layout').inputValue(), '4:0');
+  });
+
+  await step('a Guest whose camera is denied joins the locked meeting audio-only and waits for a Host', async () => {
+    // The camera is refused as a browser does when the user blocks it (microphone allowed).
+    const denyCamera = () => {
+      const real = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+      navigator.mediaDevices.getUserMedia = (c) => (c && c.video
+        ? Promise.reject(new DOMException('Permission denied', 'NotAllowedError'))
+        : real(c));
+    };
+    const late = await openClient('late guest', `?alias=${encodeURIComponent(ALIAS)}`, { width: 390, height: 844 }, denyCamera);
+    await late.locator('#media-message').waitFor({ state: 'visible' });
+    assert.equal(await text(late, '#media-message'), 'Camera access was denied: you will join with audio only.');
+    await joinAs(late, 'Wim', '');
+    assert.equal(await late.locator('#mute-video').isDisabled(), true);
+    assert.equal(await late.locator('#mute-audio').isDisabled(), false);
+    await late.locator('#waiting').waitFor({ state: 'visible' });
+    const wim = host.locator('#roster li', { hasText: 'Wim' });
+    await wim.locator('.p-waiting').waitFor({ state: 'visible' });
+    await wim.locator('.p-admit').click();
+    await late.locator('#waiting').waitFor({ state: 'hidden' });
+    await wim.locator('.p-waiting').waitFor({ state: 'hidden' });
+    await rosterIs(late, 'the late guest', ['Gil', 'Hana', 'Wim']);
+  });
+
+  await step('the Host removes that Guest, whose page says so and returns to the join page', async () => {
+    const late = pages.find((p) => p.label === 'late guest').page;
+    await host.locator('#roster li', { hasText: 'Wim' }).locator('.p-disconnect').click();
+    await late.locator('#join-view').waitFor({ state: 'visible' });
+    assert.match(await text(late, '#error'), /^You were disconnected from the meeting/);
+    await rosterIs(host, 'the host', ['Gil', 'Hana']);
+    await rosterIs(guest, 'the guest', ['Gil', 'Hana']);
+    await late.context().close();
+  });
+
+  await step('chat: the Host\'s message reaches the Guest', async () => {
+    await host.fill('#chat-input', 'Hello from Hana');
+    await host.click('#chat-send');
+    // Until the node serves `message`, the page must show its refusal instead.
+    await until(host, 'the message sent, or the refusal shown', () =>
+      document.querySelector('#chat-log li') || !document.getElementById('error').hidden);
+    const error = (await host.locator('#error').isVisible()) ? await text(host, '#error') : '';
+    if (error) {
+      assert.match(error, /Unknown conference request message/);
+      console.log(`   chat: the node has no \`message\` yet; its answer is shown: ${error}`);
+      return;
+    }
+    assert.equal(await host.locator('#chat-input').inputValue(), '');
+    await until(guest, 'the message on the guest page', () =>
+      [...document.querySelectorAll('#chat-log li')].some((li) => li.textContent.includes('Hana') && li.textContent.includes('Hello from Hana')));
+    assert.equal(await host.locator('#chat-log li', { hasText: 'Hello from Hana' }).count(), 1);
+  });
+
+  await step('screen sharing: presented, or the node\'s refusal shown', async () => {
+    await host.click('#share');
+    await until(host, 'sharing, or the refusal shown', () =>
+      !document.getElementById('error').hidden || (window.convene.state.presentation && window.convene.state.presentation.callUuid));
+    const error = (await host.locator('#error').isVisible()) ? await text(host, '#error') : '';
+    if (error) {
+      assert.match(error, /^Screen sharing is not available yet: /);
+      assert.equal(await host.locator('#share').getAttribute('aria-pressed'), 'false');
+      console.log(`   share: ${error}`);
+      return;
+    }
+    assert.equal(await host.locator('#share').getAttribute('aria-pressed'), 'true');
+    await guest.locator('#notice', { hasText: 'Hana is presenting' }).waitFor();
+    await host.click('#share');
+    await guest.locator('#notice').waitFor({ state: 'hidden' });
   });
 
   await step('the Host mutes the Guest; the Guest is muted on both pages', async () => {
