@@ -47,6 +47,8 @@ async function openClient(label, path, viewport = { width: 1280, height: 900 }, 
   if (initScript) await context.addInitScript(initScript);
   context.setDefaultTimeout(15000);
   const page = await context.newPage();
+  // Fake timers that run in real time, so a test can jump to the token refresh.
+  await page.clock.install();
   page.on('pageerror', (e) => problems.push(`${label}: page error: ${e.message}`));
   page.on('console', (m) => {
     if (m.type() !== 'error' || /status of (4\d\d|501)/.test(m.text())) return;
@@ -268,6 +270,16 @@ async function flow() {
     assert.ok(overflow <= 0, `the page is ${overflow}px wider than the 390px screen`);
     await shot(guest, 'guest-390');
     await shot(host, 'host');
+  });
+
+  await step('the Host\'s token is refreshed at half its life and still works, events too', async () => {
+    const before = await host.evaluate(() => window.convene.state.session.token);
+    await host.clock.fastForward('01:05');
+    await until(host, 'a new token', (old) => window.convene.state.session.token !== old, before);
+    await host.click('#lock'); // now Unlock
+    await guest.locator('#locked').waitFor({ state: 'hidden' });
+    await host.locator('#locked').waitFor({ state: 'hidden' });
+    assert.equal(await host.locator('#error').isVisible(), false);
   });
 
   await step('the Guest leaves; the Host sees them go', async () => {
