@@ -105,7 +105,10 @@ async function join(event) {
     const session = await Session.join(alias, name, pin);
     enterCall(session);
   } catch (e) {
-    if (!(e instanceof ApiError)) throw e;
+    if (!(e instanceof ApiError)) {
+      showError(`Could not join: ${e.message || e}`);
+      return;
+    }
     if (e.status === 403 && e.result && typeof e.result === 'object' && e.result.pin === 'required') {
       askForPin(e.result.guest_pin);
     } else {
@@ -412,6 +415,12 @@ function stopPresenting(releaseFloor) {
 // ---------------------------------------------------------------- wiring
 
 $('join-form').addEventListener('submit', join);
+// Another meeting: its PIN question comes afresh.
+$('alias').addEventListener('input', () => {
+  show('pin-row', false);
+  $('pin').value = '';
+  state.guestPin = null;
+});
 $('preview-audio').addEventListener('click', toggleAudio);
 $('preview-video').addEventListener('click', toggleVideo);
 $('mute-audio').addEventListener('click', toggleAudio);
