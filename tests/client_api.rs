@@ -237,3 +237,79 @@ fn a_sip_caller_appears_in_the_client_api_roster_and_a_host_disconnects_them() {
     assert!(call.wait_with_output().unwrap().status.success(), "the SIP caller got the node's BYE");
     events.wait("the SIP caller's participant_delete", |e, d| e == "participant_delete" && d["uuid"] == id.as_str());
 }
+
+#[test]
+fn chat_video_mute_roles_dtmf_and_layout_through_the_client_api() {
+    let (up, api, http) = start();
+    let r = http
+        .post(format!("{}/api/admin/configuration/v1/conference/", up.base))
+        .basic_auth("admin", Some(PW))
+        .json(&json!({"name": "Chat Room", "pin": "135790", "allow_guests": true, "aliases": [{"alias": "chatroom"}]}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let (host, host_id) = api.join("chatroom", "Hedy", Some("135790"));
+    let (guest, guest_id) = api.join("chatroom", "Gus", Some("none"));
+    let (other, other_id) = api.join("chatroom", "Olga", Some("none"));
+    let mut host_events = Events::open(&api, "chatroom", &host);
+    let mut guest_events = Events::open(&api, "chatroom", &guest);
+    let mut other_events = Events::open(&api, "chatroom", &other);
+    for e in [&mut host_events, &mut guest_events, &mut other_events] {
+        e.wait("sync end", |e, _| e == "participant_sync_end");
+        e.wait("the layout", |e, d| e == "layout" && d["view"] == "1:7");
+    }
+    let p = |who: &str, what: &str| format!("conferences/chatroom/participants/{who}/{what}");
+
+    // Chat: to everyone, then a direct message only its addressee gets.
+    let (s, v) = api.post("conferences/chatroom/message", Some(&guest), None, json!({"type": "text/plain", "payload": "hello all"}));
+    assert_eq!(s, 200, "{v}");
+    for e in [&mut host_events, &mut other_events] {
+        let m = e.wait("the message", |e, d| e == "message_received" && d["payload"] == "hello all");
+        assert_eq!((m["origin"].as_str(), m["uuid"].as_str(), m["direct"].as_bool()), (Some("Gus"), Some(guest_id.as_str()), Some(false)));
+    }
+    assert_eq!(api.post(&p(&other_id, "message"), Some(&host), None, json!({"type": "text/plain", "payload": "psst"})).0, 200);
+    other_events.wait("the direct message", |e, d| e == "message_received" && d["payload"] == "psst" && d["direct"] == true);
+    assert_eq!(api.post("conferences/chatroom/message", Some(&guest), None, json!({"type": "text/plain", "payload": "after"})).0, 200);
+    guest_events.wait("the later message", |e, d| e == "message_received" && d["payload"] == "after");
+    assert!(!guest_events.seen.iter().any(|(e, d)| e == "message_received" && d["payload"] == "psst"), "a direct message leaked");
+    assert_eq!(api.post("conferences/chatroom/message", Some(&guest), None, json!({"type": "text/plain"})).0, 400);
+
+    // Video mute: oneself yes, another participant only as a Host.
+    assert_eq!(api.post(&p(&guest_id, "video_muted"), Some(&guest), None, json!({})).0, 200);
+    host_events.wait("the guest's camera off", |e, d| e == "participant_update" && d["uuid"] == guest_id.as_str() && d["is_video_muted"] == "YES");
+    assert_eq!(api.post(&p(&host_id, "video_muted"), Some(&guest), None, json!({})).0, 403);
+    assert_eq!(api.post(&p(&guest_id, "video_unmuted"), Some(&guest), None, json!({})).0, 200);
+    host_events.wait("the guest's camera on", |e, d| e == "participant_update" && d["uuid"] == guest_id.as_str() && d["is_video_muted"] == "NO");
+
+    // A Guest cannot change layouts or roles, or dial out; nothing changes.
+    assert_eq!(api.post("conferences/chatroom/transform_layout", Some(&guest), None, json!({"transforms": {"layout": "2x2"}})).0, 403);
+    assert_eq!(api.post(&p(&guest_id, "role"), Some(&guest), None, json!({"role": "chair"})).0, 403);
+    let (s, v) = api.post("conferences/chatroom/dial", Some(&host), None, json!({"destination": "sip:x@127.0.0.1"}));
+    assert_eq!(s, 501, "dial-out does not exist yet and says so: {v}");
+
+    // The Host changes the layout: everyone gets a `layout` event.
+    assert_eq!(api.post("conferences/chatroom/transform_layout", Some(&host), None, json!({"transforms": {"layout": "4:0"}})).0, 200);
+    guest_events.wait("the new layout", |e, d| e == "layout" && d["view"] == "4:0");
+
+    // DTMF controls: a Guest's *7 (Hosts only) does nothing; the Host's *7 locks.
+    assert_eq!(api.post(&p(&host_id, "dtmf"), Some(&guest), None, json!({"digits": "*7"})).0, 403);
+    assert_eq!(api.post(&p(&guest_id, "dtmf"), Some(&guest), None, json!({"digits": "x"})).0, 400);
+    assert_eq!(api.post(&p(&guest_id, "dtmf"), Some(&guest), None, json!({"digits": "*7"})).0, 200);
+    // A change after it (through the same conference) shows the *7 was handled and ignored.
+    assert_eq!(api.post(&p(&guest_id, "video_muted"), Some(&guest), None, json!({})).0, 200);
+    host_events.wait("the sync point", |e, d| e == "participant_update" && d["uuid"] == guest_id.as_str() && d["is_video_muted"] == "YES");
+    assert!(!host_events.seen.iter().any(|(e, d)| e == "conference_update" && d["locked"] == true), "a Guest's *7 locked");
+    assert_eq!(api.post(&p(&host_id, "dtmf"), Some(&host), None, json!({"digits": "*7"})).0, 200);
+    host_events.wait("locked by *7", |e, d| e == "conference_update" && d["locked"] == true);
+
+    // The Host makes the Guest a Host: the roster says so and they may now unlock.
+    assert_eq!(api.post("conferences/chatroom/unlock", Some(&guest), None, json!({})).0, 403);
+    assert_eq!(api.post(&p(&guest_id, "role"), Some(&host), None, json!({"role": "chair"})).0, 200);
+    guest_events.wait("promoted", |e, d| e == "participant_update" && d["uuid"] == guest_id.as_str() && d["role"] == "chair");
+    assert_eq!(api.post("conferences/chatroom/unlock", Some(&guest), None, json!({})).0, 200);
+    host_events.wait("unlocked by the new Host", |e, d| e == "conference_update" && d["locked"] == false);
+    // And back: a Guest again, refused again.
+    assert_eq!(api.post(&p(&guest_id, "role"), Some(&host), None, json!({"role": "guest"})).0, 200);
+    guest_events.wait("demoted", |e, d| e == "participant_update" && d["uuid"] == guest_id.as_str() && d["role"] == "guest");
+    assert_eq!(api.post("conferences/chatroom/lock", Some(&guest), None, json!({})).0, 403);
+}

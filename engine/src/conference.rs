@@ -106,6 +106,11 @@ pub enum ParticipantAction {
     Unmute,
     /// Admit from the waiting room (a locked conference).
     Unlock,
+    /// The participant's camera is off (`video_muted`): their pane shows no picture.
+    VideoMute,
+    VideoUnmute,
+    /// Host (`chair`) or Guest.
+    Role(Role),
 }
 
 #[derive(Message)]
@@ -203,6 +208,8 @@ struct Member {
     avatar: Option<crate::policy::avatar::AvatarRequest>,
     /// A Client API participant's WebRTC call with media, if any.
     call: Option<Uuid>,
+    /// Camera off (`video_muted`).
+    video_muted: bool,
 }
 
 pub struct ConferenceActor {
@@ -294,6 +301,7 @@ impl ConferenceActor {
                     display_name: m.status.display_name.clone(),
                     role,
                     muted: self.is_muted(m),
+                    video_muted: m.video_muted,
                     on_hold: m.status.on_hold,
                     screen,
                 };
@@ -326,6 +334,9 @@ impl ConferenceActor {
             "is_started": self.chair_seen,
             "is_locked": self.locked,
             "guests_muted": self.guests_muted,
+            "host_layout": self.media.host_layout().client_id(),
+            "guest_layout": self.media.guest_layout().client_id(),
+            "overlay_text_enabled": self.service.enable_overlay_text,
             "direct_media_available": false,
             "start_time": self.start_time,
             "tag": self.service.tag,
@@ -353,6 +364,7 @@ impl ConferenceActor {
             "call_direction": "in",
             "service_type": self.service.service_type,
             "is_muted": self.is_muted(m),
+            "is_video_muted": m.video_muted,
             "is_waiting": m.held || (m.status.role == Some(Role::Guest) && !self.chair_seen && self.service.service_type != "test_call"),
             "is_presenting": false,
             "is_streaming": false,
@@ -537,7 +549,7 @@ impl Handler<Join> for ConferenceActor {
         let addr = actor.start();
         self.by_dialog.insert(dialog, id);
         let held = self.locked && !bypass_lock;
-        self.members.insert(id, Member { link: MemberLink::sip(&addr), status, admin_muted: false, self_muted: false, held, avatar, call: None });
+        self.members.insert(id, Member { link: MemberLink::sip(&addr), status, admin_muted: false, self_muted: false, held, avatar, call: None, video_muted: false });
     }
 }
 
@@ -667,7 +679,7 @@ impl Handler<ConferenceCommand> for ConferenceActor {
 impl Handler<ParticipantCommand> for ConferenceActor {
     type Result = Result<(), CommandError>;
 
-    fn handle(&mut self, msg: ParticipantCommand, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: ParticipantCommand, ctx: &mut Context<Self>) -> Self::Result {
         let Some(m) = self.members.get_mut(&msg.id) else {
             return Err(CommandError::new(404, format!("No participant with id {} in this conference.", msg.id)));
         };
@@ -677,6 +689,17 @@ impl Handler<ParticipantCommand> for ConferenceActor {
                 m.admin_muted = msg.action == ParticipantAction::Mute;
             }
             ParticipantAction::Unlock => m.held = false,
+            ParticipantAction::VideoMute | ParticipantAction::VideoUnmute => {
+                m.video_muted = msg.action == ParticipantAction::VideoMute;
+            }
+            ParticipantAction::Role(role) => {
+                tracing::info!(conference = %self.service.name, participant = %msg.id, role = role.as_str(), "role changed");
+                m.status.role = Some(role);
+            }
+        }
+        if let ParticipantAction::Role(_) = msg.action {
+            // A new Host may end the wait for one (or the last one leaving the role may start it).
+            self.check_hosts(ctx);
         }
         self.sync_media();
         self.report();
@@ -697,7 +720,7 @@ impl Handler<JoinApi> for ConferenceActor {
         // As for a SIP caller: only the host PIN bypasses the lock.
         let held = self.locked && !(msg.role == Role::Chair && !self.service.pin.is_empty());
         tracing::info!(conference = %self.service.name, participant = %id, role = msg.role.as_str(), "Client API participant joined");
-        self.members.insert(id, Member { link, status, admin_muted: false, self_muted: false, held, avatar: None, call: None });
+        self.members.insert(id, Member { link, status, admin_muted: false, self_muted: false, held, avatar: None, call: None, video_muted: false });
         self.check_hosts(ctx);
         self.sync_media();
         self.report();

@@ -555,7 +555,14 @@ impl Handler<ControlRequest> for NodeSupervisor {
                     "mute" => Ok(ParticipantAction::Mute),
                     "unmute" => Ok(ParticipantAction::Unmute),
                     "unlock" => Ok(ParticipantAction::Unlock),
-                    "dial" | "transfer" | "role" => not_yet(&msg.action),
+                    "video_muted" => Ok(ParticipantAction::VideoMute),
+                    "video_unmuted" => Ok(ParticipantAction::VideoUnmute),
+                    "role" => match msg.body.get("role").and_then(serde_json::Value::as_str).map(str::to_ascii_lowercase).as_deref() {
+                        Some("chair" | "host") => Ok(ParticipantAction::Role(crate::participant::Role::Chair)),
+                        Some("guest") => Ok(ParticipantAction::Role(crate::participant::Role::Guest)),
+                        _ => Err(CommandError::new(400, "role: must be chair or guest")),
+                    },
+                    "dial" | "transfer" => not_yet(&msg.action),
                     other => Err(CommandError::new(404, format!("There is no participant command \"{other}\"."))),
                 };
                 action.and_then(|action| {

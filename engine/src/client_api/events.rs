@@ -34,7 +34,7 @@ pub fn client_participant(p: &Value) -> Value {
         "protocol": p["protocol"],
         "service_type": if waiting { json!("waiting_room") } else { p["service_type"].clone() },
         "is_muted": yes_no(&p["is_muted"]),
-        "is_video_muted": "NO",
+        "is_video_muted": yes_no(&p["is_video_muted"]),
         "is_client_muted": "NO",
         "is_presenting": yes_no(&p["is_presenting"]),
         "mute_supported": "YES",
@@ -58,10 +58,20 @@ pub fn conference_state(c: &Value) -> Value {
     })
 }
 
-/// One conference as last reported: its state and its participants by uuid.
+/// The `layout` event's fields, from the node's conference status object.
+pub fn layout_state(c: &Value) -> Value {
+    json!({
+        "view": c["host_layout"],
+        "requested_layout": {"primary_screen": {"chair_layout": c["host_layout"], "guest_layout": c["guest_layout"]}},
+        "overlay_text_enabled": c["overlay_text_enabled"].as_bool().unwrap_or(false),
+    })
+}
+
+/// One conference as last reported: its state, layout and participants by uuid.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     pub conference: Value,
+    pub layout: Value,
     pub participants: BTreeMap<String, Value>,
 }
 
@@ -72,7 +82,7 @@ impl Snapshot {
             .iter()
             .filter_map(|p| Some((p["id"].as_str()?.to_string(), client_participant(p))))
             .collect();
-        Snapshot { conference: conference_state(&u.conference), participants }
+        Snapshot { conference: conference_state(&u.conference), layout: layout_state(&u.conference), participants }
     }
 
     /// The events that take a client from `self` to `next`.
@@ -91,6 +101,9 @@ impl Snapshot {
         if self.conference != next.conference {
             out.push(("conference_update", next.conference.clone()));
         }
+        if self.layout != next.layout && !next.layout.is_null() {
+            out.push(("layout", next.layout.clone()));
+        }
         out
     }
 
@@ -100,6 +113,9 @@ impl Snapshot {
         out.extend(self.participants.values().map(|p| ("participant_create", p.clone())));
         out.push(("participant_sync_end", Value::Null));
         out.push(("conference_update", self.conference.clone()));
+        if !self.layout.is_null() {
+            out.push(("layout", self.layout.clone()));
+        }
         out
     }
 }
@@ -140,6 +156,33 @@ impl Actor for EventHub {
 pub struct Subscribe {
     pub conference: String,
     pub participant: Uuid,
+}
+
+/// A chat message (`message_received`) from `origin` to everyone in `conference` with an open
+/// event stream, or only to `to` (a direct message).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Chat {
+    pub conference: String,
+    pub from: Uuid,
+    pub origin: String,
+    pub to: Option<Uuid>,
+    pub kind: String,
+    pub payload: String,
+}
+
+impl Handler<Chat> for EventHub {
+    type Result = ();
+
+    fn handle(&mut self, msg: Chat, _: &mut Context<Self>) {
+        let data = json!({"origin": msg.origin, "uuid": msg.from, "type": msg.kind, "payload": msg.payload, "direct": msg.to.is_some()});
+        self.subscribers.retain_mut(|s| {
+            if s.conference != msg.conference || msg.to.is_some_and(|to| to != s.participant) {
+                return true;
+            }
+            s.send("message_received", &data)
+        });
+    }
 }
 
 /// The last snapshot of a conference.
@@ -219,6 +262,7 @@ mod tests {
     fn snap(conf: Value, people: &[Value]) -> Snapshot {
         Snapshot {
             conference: conference_state(&conf),
+            layout: Value::Null,
             participants: people.iter().map(|p| (p["id"].as_str().unwrap().to_string(), client_participant(p))).collect(),
         }
     }
@@ -250,5 +294,17 @@ mod tests {
         let sync: Vec<&str> = a.sync().into_iter().map(|(e, _)| e).collect();
         assert_eq!(sync, ["participant_sync_begin", "participant_create", "participant_create", "participant_sync_end", "conference_update"]);
         assert_eq!(sse("x", &json!({"a": 1}), 7), "event: x\nid: 7\ndata: {\"a\":1}\n\n");
+    }
+
+    #[test]
+    fn layout_changes_become_layout_events() {
+        let at = |host: &str| Snapshot { layout: layout_state(&json!({"host_layout": host, "guest_layout": "1:7"})), ..Snapshot::default() };
+        let (a, b) = (at("1:7"), at("2x2"));
+        let events = a.diff(&b);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].0, "layout");
+        assert_eq!(events[0].1["view"], "2x2");
+        assert_eq!(events[0].1["requested_layout"]["primary_screen"]["guest_layout"], "1:7");
+        assert!(b.sync().iter().any(|(e, _)| *e == "layout"));
     }
 }

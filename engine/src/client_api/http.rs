@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::calls::{WebRtcService, ice_server_lists};
-use super::events::{EventHub, GetSnapshot, Subscribe};
+use super::events::{Chat, EventHub, GetSnapshot, Subscribe};
 use super::token::{Grant, LIFETIME, Tokens};
 use crate::node::{ApiJoin, ControlRequest, ControlTarget, NodeSupervisor};
 
@@ -38,6 +38,14 @@ pub(super) fn ok(result: Value) -> HttpResponse {
 
 pub(super) fn fail(status: u16, message: impl Into<Value>) -> HttpResponse {
     envelope(StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST), message.into())
+}
+
+/// Whether the token's participant is a Host now: their role in the conference's last report
+/// (a Host may have changed it since the token was issued), else the token's.
+async fn is_host(state: &ClientState, g: &Grant) -> bool {
+    let live = state.hub.send(GetSnapshot(g.conference.clone())).await.ok().flatten();
+    let role = live.and_then(|s| s.participants.get(&g.participant.to_string()).and_then(|p| p["role"].as_str().map(str::to_string)));
+    role.as_deref().unwrap_or(&g.role) == "chair"
 }
 
 /// The grant behind the request's `token` header.
@@ -233,6 +241,13 @@ async fn conference_action(
         Err(r) => return r,
     };
     let (_, action) = path.into_inner();
+    if action == "message" {
+        let body: Value = serde_json::from_slice(&body).unwrap_or(json!({}));
+        return chat(&state, &g, None, &body).await;
+    }
+    if action == "dial" {
+        return fail(501, "Dial-out is not supported by this Conferencing Node yet");
+    }
     let command = match action.as_str() {
         "lock" => "lock",
         "unlock" => "unlock",
@@ -242,7 +257,7 @@ async fn conference_action(
         "transform_layout" => "transform_layout",
         other => return fail(404, format!("Unknown conference request {other}")),
     };
-    if g.role != "chair" {
+    if !is_host(&state, &g).await {
         return fail(403, "Only a Host can do that");
     }
     let body: Value = serde_json::from_slice(&body).unwrap_or(json!({}));
@@ -256,11 +271,14 @@ async fn conference_action(
     }
 }
 
-/// Participant actions: a Host on anyone, anyone on themselves (`mute`, `unmute`, `disconnect`).
+/// Participant actions: a Host on anyone, anyone on themselves (`mute`, `unmute`,
+/// `video_muted`, `video_unmuted`, `disconnect`); `role` is for Hosts; `dtmf` only on oneself;
+/// `message` sends a direct chat message.
 async fn participant_action(
     state: web::Data<ClientState>,
     req: HttpRequest,
     path: web::Path<(String, String, String)>,
+    body: web::Bytes,
 ) -> HttpResponse {
     let g = match grant(&state, &req) {
         Ok(g) => g,
@@ -268,17 +286,26 @@ async fn participant_action(
     };
     let (_, uuid, action) = path.into_inner();
     let Ok(target) = Uuid::parse_str(&uuid) else { return fail(404, "No such participant") };
+    let body: Value = serde_json::from_slice(&body).unwrap_or(json!({}));
     let (command, self_allowed) = match action.as_str() {
         "mute" => ("mute", true),
         "unmute" => ("unmute", true),
+        "video_muted" => ("video_muted", true),
+        "video_unmuted" => ("video_unmuted", true),
         "disconnect" => ("disconnect", true),
         "unlock" => ("unlock", false),
+        "role" => ("role", false),
+        "message" => return chat(&state, &g, Some(target), &body).await,
+        "dtmf" => return dtmf(&state, &g, target, &body).await,
+        "spotlighton" | "spotlightoff" | "take_floor" | "release_floor" | "buzz" | "clearbuzz" | "transfer" => {
+            return fail(501, format!("{action} is not supported by this Conferencing Node yet"));
+        }
         other => return fail(404, format!("Unknown participant request {other}")),
     };
-    if g.role != "chair" && !(self_allowed && target == g.participant) {
+    if !(self_allowed && target == g.participant) && !is_host(&state, &g).await {
         return fail(403, "Only a Host can do that");
     }
-    let request = ControlRequest { target: ControlTarget::Participant(target.to_string()), action: command.into(), body: json!({}) };
+    let request = ControlRequest { target: ControlTarget::Participant(target.to_string()), action: command.into(), body };
     match state.node.send(request).await {
         Ok(Ok(())) => ok(json!(true)),
         Ok(Err(e)) => fail(e.status, e.message),
@@ -309,4 +336,55 @@ async fn events(state: web::Data<ClientState>, req: HttpRequest) -> HttpResponse
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))
         .streaming(stream)
+}
+
+/// `message` (`{type: "text/plain", payload}`): a `message_received` event for everyone in the
+/// conference, or for one participant (`to`).
+async fn chat(state: &ClientState, g: &Grant, to: Option<Uuid>, body: &Value) -> HttpResponse {
+    let kind = body.get("type").and_then(Value::as_str).unwrap_or("text/plain");
+    if kind != "text/plain" {
+        return fail(400, "type: only text/plain messages are supported");
+    }
+    let Some(payload) = body.get("payload").and_then(Value::as_str).filter(|p| !p.trim().is_empty()) else {
+        return fail(400, "payload is required");
+    };
+    if payload.chars().count() > 4096 {
+        return fail(400, "payload is longer than 4096 characters");
+    }
+    let chat = Chat {
+        conference: g.conference.clone(),
+        from: g.participant,
+        origin: g.display_name.clone(),
+        to,
+        kind: kind.to_string(),
+        payload: payload.to_string(),
+    };
+    match state.hub.send(chat).await {
+        Ok(()) => ok(json!(true)),
+        Err(_) => fail(503, "The Conferencing Node is shutting down"),
+    }
+}
+
+/// `dtmf` (`{digits}`) on oneself: the digits act as DTMF controls (*6 self-mute, *7 lock, ...).
+async fn dtmf(state: &ClientState, g: &Grant, target: Uuid, body: &Value) -> HttpResponse {
+    if target != g.participant {
+        return fail(403, "DTMF can only be sent by the participant itself");
+    }
+    let Some(digits) = body.get("digits").and_then(Value::as_str).filter(|d| !d.is_empty()) else {
+        return fail(400, "digits is required");
+    };
+    if let Some(bad) = digits.chars().find(|c| !matches!(c, '0'..='9' | '*' | '#' | 'A'..='D')) {
+        return fail(400, format!("digits: {bad:?} is not a DTMF digit (0-9, *, #, A-D)"));
+    }
+    let conference = match state.node.send(crate::node::GetConference(g.conference.clone())).await {
+        Ok(Some(c)) => c,
+        _ => return fail(404, "The conference has ended"),
+    };
+    let Ok(Some(participant)) = conference.send(crate::conference::GetApiParticipant(g.participant)).await else {
+        return fail(404, "The participant has left");
+    };
+    for digit in digits.chars() {
+        participant.do_send(crate::participant::KeyPress(digit));
+    }
+    ok(json!(true))
 }

@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 use webrtc::peer_connection::RTCPeerConnectionState;
 
-use crate::conference::{CallEnded, CommandError, ConferenceActor, ParticipantGone};
+use crate::conference::{CallEnded, CommandError, ConferenceActor, DtmfControl, ParticipantGone};
+use crate::dtmf_controls::ControlKeys;
 use crate::participant::{Crash, Disconnect, KeyPress};
 use crate::webrtc::{BridgeEvent, WebRtcBridge, WebRtcRuntime};
 
@@ -35,13 +36,15 @@ pub struct ApiParticipant {
     id: Uuid,
     conference: Addr<ConferenceActor>,
     call: Option<Call>,
+    /// `dtmf` digits, read as in-call controls like a SIP caller's.
+    controls: ControlKeys,
     /// Why it ended (`None` at stop means it failed).
     reason: Option<String>,
 }
 
 impl ApiParticipant {
     pub fn new(id: Uuid, conference: Addr<ConferenceActor>) -> ApiParticipant {
-        ApiParticipant { id, conference, call: None, reason: None }
+        ApiParticipant { id, conference, call: None, controls: ControlKeys::default(), reason: None }
     }
 
     /// Ends the current call if it is `call`: closes the bridge and tells the conference.
@@ -168,7 +171,11 @@ impl Handler<KeyPress> for ApiParticipant {
     type Result = ();
 
     /// DTMF from a Client API participant arrives through the `dtmf` request, not RTP.
-    fn handle(&mut self, _: KeyPress, _: &mut Context<Self>) {}
+    fn handle(&mut self, KeyPress(digit): KeyPress, _: &mut Context<Self>) {
+        if let Some(control) = self.controls.press(digit) {
+            self.conference.do_send(DtmfControl { id: self.id, control });
+        }
+    }
 }
 
 impl Handler<Crash> for ApiParticipant {

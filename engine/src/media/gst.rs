@@ -166,7 +166,7 @@ impl GstMedia {
             id,
             role: m.state.role.unwrap_or(Role::Guest),
             audio_only: m.media.as_ref().is_none_or(|p| p.video.is_none()),
-            video_muted: false,
+            video_muted: m.state.video_muted,
             audio_muted: m.state.muted,
         }
     }

@@ -39,6 +39,8 @@ pub struct MemberMedia {
     /// shown `screen` instead and hearing nobody.
     pub role: Option<convene_pipelines::layout::Role>,
     pub muted: bool,
+    /// Camera off: their pane shows no picture.
+    pub video_muted: bool,
     /// The remote holds the call: nothing is sent to it.
     pub on_hold: bool,
     /// What a participant who is not (yet) in the conference sees.
