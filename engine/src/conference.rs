@@ -23,7 +23,7 @@ use crate::sip::{DialogId, Event};
 use crate::transport::SipHandle;
 
 mod calls;
-pub use calls::{CallAbandoned, CallConnected, CallEnded, CallPorts, GetApiParticipant};
+pub use calls::{CallAbandoned, CallConnected, CallEnded, CallPorts, GetApiParticipant, ReceiverBandwidth};
 
 /// A new call for this conference.
 #[derive(Message, Clone)]

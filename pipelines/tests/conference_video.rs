@@ -375,3 +375,40 @@ fn a_late_name_tile_runs_in_real_time() {
     let early = log.iter().filter(|(_, at)| at.duration_since(added) < Duration::from_millis(500)).count();
     assert!(early <= 4 && log.len() <= 10, "{} frames, {early} in the first 0.5 s: {log:?}", log.len());
 }
+
+#[test]
+fn a_receivers_bandwidth_limit_moves_it_to_a_smaller_tier_and_back() {
+    let (mut media, parties) = three_party(41_800, [VideoCodecSpec::Vp8; 3]);
+    eventually(Duration::from_secs(8), || check_composite(&parties)).unwrap();
+    let size = |p: &Party| parties_size(p);
+    assert_eq!(size(&parties[0]), Some((W, H)));
+    let encoders = media.counts().1;
+
+    // Viewer 1's receiver can take only 100 kbps at 160x90: its own encoder, its own size.
+    assert!(media.set_receive_limit(parties[0].id, Some((100, 160, 90))));
+    assert!(!media.set_receive_limit(parties[0].id, Some((100, 160, 90))), "the same limit changes nothing");
+    let plan = media.plan(Layout::FourMainsZeroPips, &people(&[1, 2, 3]), &AssignOptions::default());
+    media.set_assignments(&plan).unwrap();
+    assert_eq!(media.tier_for(parties[0].id).map(|t| (t.width, t.height)), Some((160, 90)));
+    eventually(Duration::from_secs(8), || match size(&parties[0]) {
+        Some((160, 90)) => Ok(()),
+        other => Err(format!("viewer 1 receives {other:?}")),
+    })
+    .unwrap();
+    assert_eq!(size(&parties[1]), Some((W, H)), "the others keep their tier");
+    assert_eq!(media.counts().1, encoders, "still one encoder per picture (viewer 1's picture is its own)");
+
+    // The limit lifted: back to the negotiated size.
+    assert!(media.set_receive_limit(parties[0].id, None));
+    let plan = media.plan(Layout::FourMainsZeroPips, &people(&[1, 2, 3]), &AssignOptions::default());
+    media.set_assignments(&plan).unwrap();
+    eventually(Duration::from_secs(8), || match size(&parties[0]) {
+        Some((w, h)) if (w, h) == (W, H) => Ok(()),
+        other => Err(format!("viewer 1 receives {other:?}")),
+    })
+    .unwrap();
+}
+
+fn parties_size(p: &Party) -> Option<(u32, u32)> {
+    p.rx.frames.lock().unwrap().last.as_ref().map(|(w, h, _, _)| (*w, *h))
+}

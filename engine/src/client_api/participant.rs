@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 use webrtc::peer_connection::RTCPeerConnectionState;
 
-use crate::conference::{CallEnded, CommandError, ConferenceActor, DtmfControl, ParticipantGone};
+use crate::conference::{CallEnded, CommandError, ConferenceActor, DtmfControl, ParticipantGone, ReceiverBandwidth};
 use crate::dtmf_controls::ControlKeys;
 use crate::participant::{Crash, Disconnect, KeyPress};
 use crate::webrtc::{BridgeEvent, WebRtcBridge, WebRtcRuntime};
@@ -101,11 +101,18 @@ impl Handler<AttachCall> for ApiParticipant {
 
 impl StreamHandler<(Uuid, BridgeEvent)> for ApiParticipant {
     fn handle(&mut self, (call, event): (Uuid, BridgeEvent), _: &mut Context<Self>) {
-        if let BridgeEvent::ConnectionState(state) = event {
-            tracing::debug!(participant = %self.id, %call, ?state, "WebRTC connection state");
-            if matches!(state, RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed) {
-                self.end_call(call, "connection failed or closed");
+        if self.call.as_ref().is_none_or(|c| c.id != call) {
+            return; // an earlier call's bridge
+        }
+        match event {
+            BridgeEvent::ConnectionState(state) => {
+                tracing::debug!(participant = %self.id, %call, ?state, "WebRTC connection state");
+                if matches!(state, RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed) {
+                    self.end_call(call, "connection failed or closed");
+                }
             }
+            BridgeEvent::ReceiverBitrate(bps) => self.conference.do_send(ReceiverBandwidth { participant: self.id, bps }),
+            _ => {}
         }
     }
 

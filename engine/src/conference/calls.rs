@@ -58,6 +58,24 @@ impl Handler<CallAbandoned> for ConferenceActor {
     }
 }
 
+/// A participant's receiver estimates its bandwidth (a browser's REMB), bits per second.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReceiverBandwidth {
+    pub participant: Uuid,
+    pub bps: u64,
+}
+
+impl Handler<ReceiverBandwidth> for ConferenceActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReceiverBandwidth, _: &mut Context<Self>) {
+        if self.members.get(&msg.participant).is_some_and(|m| m.call.is_some()) {
+            self.media.set_receive_bandwidth(msg.participant, msg.bps);
+        }
+    }
+}
+
 /// The actor of a Client API participant of this conference.
 #[derive(Message)]
 #[rtype(result = "Option<Addr<ApiParticipant>>")]

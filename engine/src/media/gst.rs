@@ -73,6 +73,8 @@ struct Member {
     tracked: bool,
     /// Their avatar (JPEG), shown on their name tile when they have no video.
     avatar: Option<Vec<u8>>,
+    /// What their bandwidth estimate allows (browsers' REMB), if it limits them.
+    receive_limit: Option<super::bandwidth::ReceiveLimit>,
 }
 
 /// A conference's media. See the [module documentation](self).
@@ -287,6 +289,7 @@ impl GstMedia {
         if let Some(m) = self.members.get_mut(&id) {
             m.media = Some(wanted);
             m.screen = None;
+            m.receive_limit = None; // a new island starts unlimited
             if m.tracked {
                 // The tracker keeps them; the plans must be re-applied to the new island.
                 self.applied_video = None;
@@ -325,7 +328,7 @@ impl MediaHandle for GstMedia {
         self.ids.insert(participant, id);
         self.members.insert(
             id,
-            Member { uuid: participant, state: MemberMedia::default(), ports, media: None, screen: None, tracked: false, avatar: None },
+            Member { uuid: participant, state: MemberMedia::default(), ports, media: None, screen: None, tracked: false, avatar: None, receive_limit: None },
         );
         Ok(MediaPorts { address, audio: ports.audio_rtp.unwrap_or(0), video: ports.video_rtp.unwrap_or(0) })
     }
@@ -432,6 +435,19 @@ impl MediaHandle for GstMedia {
 
     fn bitrates(&self, participant: Uuid) -> Option<(u32, u32)> {
         self.ids.get(&participant).and_then(|id| self.rates.get(id)).copied()
+    }
+
+    fn set_receive_bandwidth(&mut self, participant: Uuid, bps: u64) {
+        let Some(&id) = self.ids.get(&participant) else { return };
+        let Some(m) = self.members.get_mut(&id) else { return };
+        let Some(v) = m.media.as_ref().and_then(|p| p.video.as_ref()) else { return };
+        let Some(next) = super::bandwidth::next_limit(bps, (v.max_bitrate_kbps, v.width, v.height), m.receive_limit) else { return };
+        m.receive_limit = next;
+        let Some(media) = self.media.as_mut() else { return };
+        if media.set_receive_limit(id, next.map(|l| (l.kbps, l.width, l.height))) {
+            tracing::debug!(%participant, bps, ?next, "receiver bandwidth moves the participant's video tier");
+            self.replan();
+        }
     }
 
     fn set_avatar(&mut self, participant: Uuid, jpeg: Vec<u8>) {

@@ -12,6 +12,7 @@
 //! `convene_pipelines::conference::ConferenceMedia`, and [`NoMedia`], which only binds ports so the
 //! SDP is truthful (actor tests, and nodes whose GStreamer is not installed).
 
+pub mod bandwidth;
 pub mod gst;
 pub mod translate;
 
@@ -131,6 +132,9 @@ pub trait MediaHandle: Send {
     fn guest_layout(&self) -> Layout {
         Layout::default()
     }
+    /// The participant's receiver estimates it can take `bps` (a browser's REMB): the video sent
+    /// to it follows (bitrate tier and picture size, never above what was negotiated).
+    fn set_receive_bandwidth(&mut self, _participant: Uuid, _bps: u64) {}
     /// A JPEG to show on an audio-only participant's name tile (from policy). Must not block:
     /// decoding happens elsewhere, and a picture that cannot be decoded leaves the plain tile.
     fn set_avatar(&mut self, _participant: Uuid, _jpeg: Vec<u8>) {}

@@ -173,6 +173,9 @@ pub struct ConferenceMedia {
     screens: HashMap<ParticipantId, ScreenIsland>,
     /// Viewer → the encoder element feeding them, for their keyframe requests.
     keyframe_routes: KeyframeRoutes,
+    /// What a receiver's bandwidth estimate (REMB) allows them: (kbps, width, height), at most
+    /// their negotiated video; applied at the next [`ConferenceMedia::set_assignments`].
+    receive_limits: HashMap<ParticipantId, (u32, u32, u32)>,
     next_island: u64,
 }
 
@@ -246,6 +249,7 @@ impl ConferenceMedia {
             loopbacks: HashMap::new(),
             screens: HashMap::new(),
             keyframe_routes: Arc::new(Mutex::new(HashMap::new())),
+            receive_limits: HashMap::new(),
             next_island: 1,
         })
     }
@@ -393,6 +397,7 @@ impl ConferenceMedia {
 
     /// Removes a participant and everything that only they used; the others keep going.
     pub fn remove_participant(&mut self, id: ParticipantId) {
+        self.receive_limits.remove(&id);
         if let Some(mut lb) = self.loopbacks.remove(&id) {
             if let Some(mut pic) = lb.picture.take() {
                 pic.detach(&|_| None);
@@ -550,16 +555,28 @@ impl ConferenceMedia {
         }
     }
 
-    /// The tier a participant receives: their codec, size and bitrate, capped by the configuration.
+    /// The tier a participant receives: their codec, size and bitrate, capped by the
+    /// configuration and by what their bandwidth estimate allows ([`Self::set_receive_limit`]).
     pub fn tier_for(&self, id: ParticipantId) -> Option<EncodeTier> {
         let v = self.participants.get(&id)?.media.video.as_ref()?;
-        let (mw, mh) = self.config.max_output;
-        Some(EncodeTier::new(
-            v.codec.codec(),
-            v.width.min(mw) & !1,
-            v.height.min(mh) & !1,
-            v.max_bitrate_kbps.min(self.config.max_kbps),
-        ))
+        let (mut w, mut h) = self.config.max_output;
+        let mut kbps = v.max_bitrate_kbps.min(self.config.max_kbps);
+        if let Some(&(lk, lw, lh)) = self.receive_limits.get(&id) {
+            (kbps, w, h) = (kbps.min(lk), w.min(lw), h.min(lh));
+        }
+        Some(EncodeTier::new(v.codec.codec(), v.width.min(w) & !1, v.height.min(h) & !1, kbps))
+    }
+
+    /// Limits what a participant is sent to `kbps` at most `width`x`height` (their receiver's
+    /// bandwidth estimate), or lifts the limit (`None`). Returns whether their tier changed; it
+    /// takes effect with the next encoder plan applied.
+    pub fn set_receive_limit(&mut self, id: ParticipantId, limit: Option<(u32, u32, u32)>) -> bool {
+        let before = self.tier_for(id);
+        match limit {
+            Some(l) => self.receive_limits.insert(id, l),
+            None => self.receive_limits.remove(&id),
+        };
+        self.tier_for(id) != before
     }
 
     /// The encoder plan for `order` (display order, from `SpeakerTracker`) in `layout`: every
