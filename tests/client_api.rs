@@ -313,3 +313,23 @@ fn chat_video_mute_roles_dtmf_and_layout_through_the_client_api() {
     guest_events.wait("demoted", |e, d| e == "participant_update" && d["uuid"] == guest_id.as_str() && d["role"] == "guest");
     assert_eq!(api.post("conferences/chatroom/lock", Some(&guest), None, json!({})).0, 403);
 }
+
+#[test]
+fn the_stage_event_names_the_speaking_sip_caller() {
+    let sip_port = free_port();
+    let sip = format!("127.0.0.1:{sip_port}");
+    let (_up, api, _http) = start_with(&[("CONVENE_SIP", &sip)]);
+    let (host, _) = api.join("meet", "Listener", None);
+    let mut events = Events::open(&api, "meet", &host);
+    events.wait("sync end", |e, _| e == "participant_sync_end");
+    // baresip sends a 440 Hz tone: it becomes the speaker.
+    let mut caller = convene_tests::baresip::Baresip::start("toner", "opus/48000/2", "");
+    caller.dial(&format!("sip:meet@{sip}"));
+    let created = events.wait("the SIP caller", |e, d| e == "participant_create" && d["protocol"] == "sip");
+    let id = created["uuid"].as_str().unwrap().to_string();
+    let stage = events.wait("the caller on stage, speaking", |e, d| {
+        e == "stage" && d.as_array().and_then(|s| s.first()).is_some_and(|s| s["participant_uuid"] == id.as_str() && s["vad"] == 100)
+    });
+    assert_eq!(stage[0]["stage_index"], 0);
+    caller.hangup();
+}

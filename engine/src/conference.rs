@@ -232,6 +232,8 @@ pub struct ConferenceActor {
     guest_timer: Option<SpawnHandle>,
     /// What each participant's media was last told.
     media_state: HashMap<Uuid, MemberMedia>,
+    /// The speakers as last reported (the Client API's `stage`).
+    stage: Vec<(Uuid, bool)>,
 }
 
 impl ConferenceActor {
@@ -268,6 +270,7 @@ impl ConferenceActor {
             cdrs: Vec::new(),
             guest_timer: None,
             media_state: HashMap::new(),
+            stage: Vec::new(),
         }
     }
 
@@ -337,6 +340,9 @@ impl ConferenceActor {
             "host_layout": self.media.host_layout().client_id(),
             "guest_layout": self.media.guest_layout().client_id(),
             "overlay_text_enabled": self.service.enable_overlay_text,
+            "stage": self.stage.iter().enumerate().map(|(i, (id, speaking))| json!({
+                "participant_uuid": id, "stage_index": i, "vad": if *speaking { 100 } else { 0 },
+            })).collect::<Vec<_>>(),
             "direct_media_available": false,
             "start_time": self.start_time,
             "tag": self.service.tag,
@@ -484,7 +490,14 @@ impl Actor for ConferenceActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         tracing::info!(conference = %self.service.name, id = %self.id, "conference started");
         self.media.start_events(ctx.address().recipient());
-        ctx.run_interval(TICK, |act, _| act.media.tick());
+        ctx.run_interval(TICK, |act, _| {
+            act.media.tick();
+            let stage = act.media.stage();
+            if stage != act.stage {
+                act.stage = stage;
+                act.report();
+            }
+        });
         // Bitrates change without any event: report them every few seconds.
         ctx.run_interval(std::time::Duration::from_secs(3), |act, _| {
             if !act.members.is_empty() {

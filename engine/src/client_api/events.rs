@@ -72,6 +72,8 @@ pub fn layout_state(c: &Value) -> Value {
 pub struct Snapshot {
     pub conference: Value,
     pub layout: Value,
+    /// The `stage` event's list.
+    pub stage: Value,
     pub participants: BTreeMap<String, Value>,
 }
 
@@ -82,7 +84,12 @@ impl Snapshot {
             .iter()
             .filter_map(|p| Some((p["id"].as_str()?.to_string(), client_participant(p))))
             .collect();
-        Snapshot { conference: conference_state(&u.conference), layout: layout_state(&u.conference), participants }
+        Snapshot {
+            conference: conference_state(&u.conference),
+            layout: layout_state(&u.conference),
+            stage: u.conference.get("stage").cloned().unwrap_or(Value::Null),
+            participants,
+        }
     }
 
     /// The events that take a client from `self` to `next`.
@@ -103,6 +110,9 @@ impl Snapshot {
         }
         if self.layout != next.layout && !next.layout.is_null() {
             out.push(("layout", next.layout.clone()));
+        }
+        if self.stage != next.stage && !next.stage.is_null() {
+            out.push(("stage", next.stage.clone()));
         }
         out
     }
@@ -263,6 +273,7 @@ mod tests {
         Snapshot {
             conference: conference_state(&conf),
             layout: Value::Null,
+            stage: Value::Null,
             participants: people.iter().map(|p| (p["id"].as_str().unwrap().to_string(), client_participant(p))).collect(),
         }
     }

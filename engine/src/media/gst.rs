@@ -419,6 +419,15 @@ impl MediaHandle for GstMedia {
         self.replan();
     }
 
+    fn stage(&self) -> Vec<(Uuid, bool)> {
+        let current = self.tracker.current();
+        self.tracker
+            .recent()
+            .iter()
+            .filter_map(|id| Some((self.members.get(id)?.uuid, Some(*id) == current)))
+            .collect()
+    }
+
     fn set_layouts(&mut self, host: Layout, guest: Layout) {
         self.host_layout = host;
         self.guest_layout = guest;

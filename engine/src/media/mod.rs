@@ -132,6 +132,11 @@ pub trait MediaHandle: Send {
     fn guest_layout(&self) -> Layout {
         Layout::default()
     }
+    /// The most recent speakers, most recent first, and whether each is speaking now (the
+    /// Client API's `stage`).
+    fn stage(&self) -> Vec<(Uuid, bool)> {
+        Vec::new()
+    }
     /// The participant's receiver estimates it can take `bps` (a browser's REMB): the video sent
     /// to it follows (bitrate tier and picture size, never above what was negotiated).
     fn set_receive_bandwidth(&mut self, _participant: Uuid, _bps: u64) {}
