@@ -5,3 +5,4 @@ pub mod pg;
 pub mod storage_suite;
 pub mod server;
 pub mod slapd;
+pub mod testclient;

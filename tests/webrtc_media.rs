@@ -3,7 +3,8 @@
 //! colour (the browsers from Y4M files as their fake camera, baresip from an ffmpeg `color`
 //! source); each browser must decode the composite, find the others' colours in it and never its
 //! own, and receive audio; baresip must receive the conference's video. A second test does the
-//! same through a TURN server (coturn) with relay candidates only. The browser side is
+//! same through a TURN server (coturn) with relay candidates only, and a third has a browser
+//! present its screen (a yellow canvas) to a browser and a SIP endpoint. The browser side is
 //! tests/e2e/webrtc_media.mjs.
 
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use convene_tests::baresip::Baresip;
 use convene_tests::server::{Convene, free_port};
+use convene_tests::testclient::{Client as SipClient, colours};
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
@@ -206,5 +208,39 @@ fn browsers_through_turn_relays_only() {
     let green = y4m(scratch.path(), "green", "0xff00ff00");
     let browsers = format!("red:{},green:{}", red.display(), green.display());
     run_browsers(&node, scratch.path(), &[("BROWSERS", &browsers), ("EXPECT", "red=green,green=red"), ("RELAY", "1")], |_| {});
+    node.up.stop();
+}
+
+#[test]
+fn a_browsers_presentation_fills_the_main_pane_for_a_browser_and_a_sip_endpoint() {
+    let node = Node::start(&[]);
+    let scratch = tempfile::tempdir().unwrap();
+    let red = y4m(scratch.path(), "red", "0xffff0000");
+    let green = y4m(scratch.path(), "green", "0xff00ff00");
+    // A SIP endpoint that decodes what it is sent and names the colour of each pane.
+    let mut sip = SipClient::start(&format!("sip:webmix@127.0.0.1:{}", node.sip_port), "blue", &[]);
+    sip.answered();
+    sip.receiving();
+
+    let browsers = format!("red:{},green:{}", red.display(), green.display());
+    let out = run_browsers(
+        &node,
+        scratch.path(),
+        &[("BROWSERS", browsers.as_str()), ("EXPECT", "red=yellow+blue,green=yellow+red+blue"), ("PRESENT", "red")],
+        |_| {},
+    );
+    // While red presented, the SIP endpoint's main pane showed the presentation.
+    let main = |s: &Value| colours(s).first().cloned().unwrap_or_default();
+    assert!(
+        sip.samples().iter().any(|s| s["frames"].as_u64() > Some(0) && main(s) == "yellow"),
+        "the SIP endpoint never had the presentation in its main pane:\n{}\n{out}",
+        sip.tail()
+    );
+    // The browsers left (the presenter with them): the presentation is gone from its picture.
+    let seen = sip.samples().len();
+    sip.wait(20, "the presentation gone", |l| {
+        l.iter().filter(|l| l["event"] == "sample").skip(seen).any(|s| s["frames"].as_u64() > Some(0) && main(s) != "yellow")
+    });
+    sip.hang_up();
     node.up.stop();
 }

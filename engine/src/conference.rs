@@ -23,6 +23,8 @@ use crate::sip::{DialogId, Event};
 use crate::transport::SipHandle;
 
 mod calls;
+mod presentation;
+pub use presentation::Floor;
 pub use calls::{CallAbandoned, CallConnected, CallEnded, CallPorts, GetApiParticipant, ReceiverBandwidth};
 
 /// A new call for this conference.
@@ -234,6 +236,8 @@ pub struct ConferenceActor {
     media_state: HashMap<Uuid, MemberMedia>,
     /// The speakers as last reported (the Client API's `stage`).
     stage: Vec<(Uuid, bool)>,
+    /// A participant's screen share, shown in everyone's main pane.
+    presentation: Option<presentation::Presentation>,
 }
 
 impl ConferenceActor {
@@ -271,6 +275,7 @@ impl ConferenceActor {
             guest_timer: None,
             media_state: HashMap::new(),
             stage: Vec::new(),
+            presentation: None,
         }
     }
 
@@ -307,6 +312,7 @@ impl ConferenceActor {
                     video_muted: m.video_muted,
                     on_hold: m.status.on_hold,
                     screen,
+                    presentation: false,
                 };
                 (*id, state)
             })
@@ -340,6 +346,7 @@ impl ConferenceActor {
             "host_layout": self.media.host_layout().client_id(),
             "guest_layout": self.media.guest_layout().client_id(),
             "overlay_text_enabled": self.service.enable_overlay_text,
+            "presenter": self.presenter_json(),
             "stage": self.stage.iter().enumerate().map(|(i, (id, speaking))| json!({
                 "participant_uuid": id, "stage_index": i, "vad": if *speaking { 100 } else { 0 },
             })).collect::<Vec<_>>(),
@@ -372,7 +379,7 @@ impl ConferenceActor {
             "is_muted": self.is_muted(m),
             "is_video_muted": m.video_muted,
             "is_waiting": m.held || (m.status.role == Some(Role::Guest) && !self.chair_seen && self.service.service_type != "test_call"),
-            "is_presenting": false,
+            "is_presenting": self.is_presenting(s.id),
             "is_streaming": false,
             "is_recording": false,
             "is_on_hold": s.on_hold,
@@ -636,6 +643,9 @@ impl Handler<ParticipantGone> for ConferenceActor {
 
     fn handle(&mut self, msg: ParticipantGone, ctx: &mut Context<Self>) {
         let Some(m) = self.members.remove(&msg.id) else { return };
+        if self.is_presenting(msg.id) {
+            self.stop_presentation();
+        }
         let sip = m.link.dialog.is_some();
         if sip {
             self.by_dialog.remove(&m.status.dialog);

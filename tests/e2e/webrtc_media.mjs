@@ -6,6 +6,11 @@
 // every colour in EXPECT_OTHERS (the other participants) and, from its first decoded frame on,
 // never its own colour.
 //
+// With PRESENT=<name>, that browser also presents: `take_floor`, then a second peer connection
+// whose only track is a solid yellow canvas, sent with `calls` and `present: "send"`; every
+// browser must then see yellow (list it in EXPECT) and get a `presentation_start` event naming
+// the presenter.
+//
 // Environment: CLIENT_URL, ALIAS, BROWSERS (`red:/path/red.y4m,green:/path/green.y4m`),
 // EXPECT (per browser the colours it must see: `red=green+blue,green=red+blue`), RELAY=1 to use
 // only TURN relay candidates (the `turn` list and `use_relay_candidates_only` from request_token;
@@ -34,7 +39,7 @@ if (!CLIENT || !ALIAS || browsers.length === 0) {
 }
 
 // Runs in the page: join, call, then sample until the expectations hold (or time runs out).
-async function inPage({ alias, name, others, relay }) {
+async function inPage({ alias, name, others, relay, present, presenter }) {
   const api = (path) => `/api/client/v2/conferences/${encodeURIComponent(alias)}/${path}`;
   const post = async (path, body, token) => {
     const headers = { 'content-type': 'application/json' };
@@ -47,6 +52,11 @@ async function inPage({ alias, name, others, relay }) {
   const { token, participant_uuid: me, turn, use_relay_candidates_only: relayOnly } = t.result;
   if (relay && (!turn.length || !relayOnly)) return { error: `no TURN in request_token: ${JSON.stringify(t.result)}` };
   const iceServers = turn.map((x) => ({ urls: x.urls, username: x.username, credential: x.credential }));
+  const events = [];
+  const source = new EventSource(`${api('events')}?token=${encodeURIComponent(token)}`);
+  for (const e of ['presentation_start', 'presentation_stop']) {
+    source.addEventListener(e, (m) => events.push([e, JSON.parse(m.data)]));
+  }
   const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy: relayOnly ? 'relay' : 'all' });
   const stream = await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 320, height: 180 } });
   for (const track of stream.getTracks()) pc.addTrack(track, stream);
@@ -70,9 +80,40 @@ async function inPage({ alias, name, others, relay }) {
   const [as] = await post(`participants/${me}/calls/${c.result.call_uuid}/ack`, {}, token);
   if (as !== 200) return { error: `ack ${as}` };
 
+  if (present) {
+    const [fs, f] = await post(`participants/${me}/take_floor`, {}, token);
+    if (fs !== 200) return { error: `take_floor ${fs}: ${JSON.stringify(f)}` };
+    const screen = document.createElement('canvas');
+    screen.width = 640;
+    screen.height = 360;
+    const sctx = screen.getContext('2d');
+    const paint = () => {
+      sctx.fillStyle = '#ffff00';
+      sctx.fillRect(0, 0, screen.width, screen.height);
+    };
+    paint();
+    setInterval(paint, 100); // a canvas stream only has frames when it is drawn on
+    const track = screen.captureStream(10).getVideoTracks()[0];
+    const ppc = new RTCPeerConnection({ iceServers, iceTransportPolicy: relayOnly ? 'relay' : 'all' });
+    window.presentation = ppc;
+    ppc.addTransceiver(track, { direction: 'sendonly' });
+    await ppc.setLocalDescription(await ppc.createOffer());
+    await new Promise((done) => {
+      if (ppc.iceGatheringState === 'complete') return done();
+      ppc.addEventListener('icegatheringstatechange', () => ppc.iceGatheringState === 'complete' && done());
+      setTimeout(done, 5000);
+    });
+    const body = { call_type: 'WEBRTC', sdp: ppc.localDescription.sdp, present: 'send' };
+    const [ps, pc2] = await post(`participants/${me}/calls`, body, token);
+    if (ps !== 200) return { error: `presentation calls ${ps}: ${JSON.stringify(pc2)}` };
+    await ppc.setRemoteDescription({ type: 'answer', sdp: pc2.result.sdp });
+    await post(`participants/${me}/calls/${pc2.result.call_uuid}/ack`, {}, token);
+  }
+
   const classify = (r, g, b) => {
     if (r > 150 && g < 100 && b < 100) return 'red';
     if (g > 120 && r < 100 && b < 100) return 'green';
+    if (r > 150 && g > 150 && b < 100) return 'yellow';
     if (b > 150 && r < 100 && g < 100) return 'blue';
     return null;
   };
@@ -105,7 +146,8 @@ async function inPage({ alias, name, others, relay }) {
     samples++;
     if (present.includes(name)) ownSeen = true;
     seen = Object.fromEntries(present.map((k) => [k, true]));
-    if (samples >= 5 && others.every((o) => seen[o]) && audioPackets > 20) break;
+    const announced = !presenter || events.some(([e, d]) => e === 'presentation_start' && d.presenter_name === presenter);
+    if (samples >= 5 && others.every((o) => seen[o]) && audioPackets > 20 && announced) break;
   }
   // The local candidate of the pair in use: `relay` when the media goes through TURN.
   const final = await pc.getStats();
@@ -115,7 +157,14 @@ async function inPage({ alias, name, others, relay }) {
       candidateType = final.get(st.localCandidateId)?.candidateType ?? null;
     }
   });
-  return { name, framesDecoded, firstFrameMs, seen: Object.keys(seen), ownSeen, candidateType, audioPackets, state: pc.connectionState };
+  // Leaving, called once every browser is done: the presenter releases the floor first.
+  window.leave = async () => {
+    if (present) await post(`participants/${me}/release_floor`, {}, token);
+    await post('release_token', {}, token);
+    source.close();
+  };
+  const presentationStart = events.find(([e]) => e === 'presentation_start')?.[1] ?? null;
+  return { name, framesDecoded, firstFrameMs, seen: Object.keys(seen), ownSeen, candidateType, audioPackets, state: pc.connectionState, presentationStart };
 }
 
 const args = ['--no-sandbox', '--disable-gpu', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
@@ -123,6 +172,7 @@ const args = ['--no-sandbox', '--disable-gpu', '--use-fake-device-for-media-stre
   '--disable-sync', '--disable-quic', '--no-first-run', '--autoplay-policy=no-user-gesture-required'];
 const launched = [];
 const runs = [];
+const pages = [];
 for (const b of browsers) {
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -133,7 +183,9 @@ for (const b of browsers) {
   const page = await browser.newPage();
   page.on('console', (m) => m.type() === 'error' && !m.text().includes('404') && console.error(`${b.name}: ${m.text()}`));
   await page.goto(`${CLIENT}/api/client/v2/status`);
-  runs.push(page.evaluate(inPage, { alias: ALIAS, name: b.name, others: expect[b.name] || [], relay: RELAY }));
+  pages.push([b.name, page]);
+  const presenter = process.env.PRESENT || null;
+  runs.push(page.evaluate(inPage, { alias: ALIAS, name: b.name, others: expect[b.name] || [], relay: RELAY, present: presenter === b.name, presenter }));
 }
 let failed = false;
 for (const r of await Promise.all(runs)) {
@@ -146,11 +198,15 @@ for (const r of await Promise.all(runs)) {
     for (const o of expect[r.name] || []) if (!r.seen.includes(o)) problems.push(`never saw ${o}`);
     if (r.ownSeen) problems.push('saw its own colour');
     if (RELAY && r.candidateType !== 'relay') problems.push(`candidate ${r.candidateType}, not relay`);
+    if (process.env.PRESENT && r.presentationStart?.presenter_name !== process.env.PRESENT) problems.push(`no presentation_start from ${process.env.PRESENT}`);
   }
   if (problems.length) {
     failed = true;
     console.error(`${r.name || '?'}: ${problems.join('; ')}`);
   }
 }
+// The presenter stops presenting and leaves first, then the others leave.
+pages.sort(([a], [b]) => (b === process.env.PRESENT) - (a === process.env.PRESENT));
+for (const [, page] of pages) await page.evaluate(() => window.leave && window.leave()).catch(() => {});
 for (const b of launched) await b.close();
 process.exit(failed ? 1 : 0);

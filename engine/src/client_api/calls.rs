@@ -75,15 +75,19 @@ pub async fn calls(
     let Some(sdp) = body.get("sdp").and_then(Value::as_str).filter(|s| !s.trim().is_empty()).map(str::to_string) else {
         return fail(400, "sdp is required");
     };
-    if let Some(present) = body.get("present").and_then(Value::as_str).filter(|p| *p != "main") {
-        return fail(501, format!("present: {present}: presentation calls are not supported yet"));
-    }
+    let presentation = match body.get("present").and_then(Value::as_str) {
+        None | Some("main") => false,
+        Some("send") => true,
+        Some(other) => {
+            return fail(501, format!("present: {other}: the presentation is shown in the conference layout; a separate presentation stream is not supported yet"));
+        }
+    };
     let conference = match conference_of(&state, &g.conference).await {
         Ok(c) => c,
         Err(r) => return r,
     };
     let participant = g.participant;
-    let ports = match conference.send(CallPorts { participant }).await {
+    let ports = match conference.send(CallPorts { participant, presentation }).await {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => return fail(e.status, e.message),
         Err(_) => return fail(404, "The conference has ended"),
@@ -98,7 +102,7 @@ pub async fn calls(
     let (answer, bridge) = match answered {
         Some(Ok(a)) => a,
         failed => {
-            conference.do_send(CallAbandoned { participant });
+            conference.do_send(CallAbandoned { participant, presentation });
             return match failed {
                 Some(Err(e @ BridgeError::Offer(_))) => fail(400, e.to_string()),
                 Some(Err(e)) => {
@@ -111,7 +115,7 @@ pub async fn calls(
     };
     let (bridge, call) = (Arc::new(bridge), Uuid::new_v4());
     let connected = conference
-        .send(CallConnected { participant, call, bridge: bridge.clone(), runtime: service.runtime.clone() })
+        .send(CallConnected { participant, call, bridge: bridge.clone(), runtime: service.runtime.clone(), presentation })
         .await;
     match connected {
         Ok(Ok(())) => ok(json!({"call_uuid": call, "sdp": answer})),
@@ -165,5 +169,21 @@ pub async fn call_action(
         Ok(Ok(result)) => ok(result),
         Ok(Err(e)) => fail(e.status, e.message),
         Err(_) => fail(404, "The participant has left"),
+    }
+}
+
+/// `take_floor` / `release_floor` on oneself: start or stop presenting.
+pub async fn floor(state: &ClientState, g: &super::token::Grant, target: Uuid, take: bool) -> HttpResponse {
+    if target != g.participant {
+        return fail(403, "Only the participant itself can take or release the floor");
+    }
+    let conference = match conference_of(state, &g.conference).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match conference.send(crate::conference::Floor { participant: g.participant, take }).await {
+        Ok(Ok(())) => ok(json!(true)),
+        Ok(Err(e)) => fail(e.status, e.message),
+        Err(_) => fail(404, "The conference has ended"),
     }
 }

@@ -67,6 +67,10 @@ pub fn layout_state(c: &Value) -> Value {
     })
 }
 
+fn presentation_start(presenter: &Value) -> Value {
+    json!({"presenter_name": presenter["name"], "presenter_uuid": presenter["uuid"], "source": "participant"})
+}
+
 /// One conference as last reported: its state, layout and participants by uuid.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
@@ -74,6 +78,8 @@ pub struct Snapshot {
     pub layout: Value,
     /// The `stage` event's list.
     pub stage: Value,
+    /// Who presents (`{uuid, name}`), or null.
+    pub presenter: Value,
     pub participants: BTreeMap<String, Value>,
 }
 
@@ -88,6 +94,7 @@ impl Snapshot {
             conference: conference_state(&u.conference),
             layout: layout_state(&u.conference),
             stage: u.conference.get("stage").cloned().unwrap_or(Value::Null),
+            presenter: u.conference.get("presenter").cloned().unwrap_or(Value::Null),
             participants,
         }
     }
@@ -114,6 +121,14 @@ impl Snapshot {
         if self.stage != next.stage && !next.stage.is_null() {
             out.push(("stage", next.stage.clone()));
         }
+        if self.presenter != next.presenter {
+            if !self.presenter.is_null() {
+                out.push(("presentation_stop", json!({})));
+            }
+            if !next.presenter.is_null() {
+                out.push(("presentation_start", presentation_start(&next.presenter)));
+            }
+        }
         out
     }
 
@@ -125,6 +140,9 @@ impl Snapshot {
         out.push(("conference_update", self.conference.clone()));
         if !self.layout.is_null() {
             out.push(("layout", self.layout.clone()));
+        }
+        if !self.presenter.is_null() {
+            out.push(("presentation_start", presentation_start(&self.presenter)));
         }
         out
     }
@@ -274,6 +292,7 @@ mod tests {
             conference: conference_state(&conf),
             layout: Value::Null,
             stage: Value::Null,
+            presenter: Value::Null,
             participants: people.iter().map(|p| (p["id"].as_str().unwrap().to_string(), client_participant(p))).collect(),
         }
     }

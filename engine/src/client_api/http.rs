@@ -297,7 +297,9 @@ async fn participant_action(
         "role" => ("role", false),
         "message" => return chat(&state, &g, Some(target), &body).await,
         "dtmf" => return dtmf(&state, &g, target, &body).await,
-        "spotlighton" | "spotlightoff" | "take_floor" | "release_floor" | "buzz" | "clearbuzz" | "transfer" => {
+        "take_floor" => return super::calls::floor(&state, &g, target, true).await,
+        "release_floor" => return super::calls::floor(&state, &g, target, false).await,
+        "spotlighton" | "spotlightoff" | "buzz" | "clearbuzz" | "transfer" => {
             return fail(501, format!("{action} is not supported by this Conferencing Node yet"));
         }
         other => return fail(404, format!("Unknown participant request {other}")),

@@ -17,11 +17,12 @@ use crate::dtmf_controls::ControlKeys;
 use crate::participant::{Crash, Disconnect, KeyPress};
 use crate::webrtc::{BridgeEvent, WebRtcBridge, WebRtcRuntime};
 
-/// The live WebRTC call of a participant.
+/// A live WebRTC call of a participant: its main call, or its presentation.
 struct Call {
     id: Uuid,
     bridge: Arc<WebRtcBridge>,
     runtime: WebRtcRuntime,
+    presentation: bool,
 }
 
 impl Call {
@@ -35,7 +36,8 @@ impl Call {
 pub struct ApiParticipant {
     id: Uuid,
     conference: Addr<ConferenceActor>,
-    call: Option<Call>,
+    /// At most one main call and one presentation call.
+    calls: Vec<Call>,
     /// `dtmf` digits, read as in-call controls like a SIP caller's.
     controls: ControlKeys,
     /// Why it ended (`None` at stop means it failed).
@@ -44,18 +46,14 @@ pub struct ApiParticipant {
 
 impl ApiParticipant {
     pub fn new(id: Uuid, conference: Addr<ConferenceActor>) -> ApiParticipant {
-        ApiParticipant { id, conference, call: None, controls: ControlKeys::default(), reason: None }
+        ApiParticipant { id, conference, calls: Vec::new(), controls: ControlKeys::default(), reason: None }
     }
 
-    /// Ends the current call if it is `call`: closes the bridge and tells the conference.
+    /// Ends `call` if it is live: closes the bridge and tells the conference.
     fn end_call(&mut self, call: Uuid, why: &str) -> bool {
-        if self.call.as_ref().is_none_or(|c| c.id != call) {
-            return false;
-        }
+        let Some(i) = self.calls.iter().position(|c| c.id == call) else { return false };
         tracing::info!(participant = %self.id, %call, why, "WebRTC call ended");
-        if let Some(c) = self.call.take() {
-            c.close();
-        }
+        self.calls.remove(i).close();
         self.conference.do_send(CallEnded { participant: self.id, call });
         true
     }
@@ -65,7 +63,7 @@ impl Actor for ApiParticipant {
     type Context = Context<Self>;
 
     fn stopped(&mut self, _: &mut Context<Self>) {
-        if let Some(c) = self.call.take() {
+        for c in self.calls.drain(..) {
             c.close();
         }
         let crashed = self.reason.is_none();
@@ -81,29 +79,32 @@ pub struct AttachCall {
     pub call: Uuid,
     pub bridge: Arc<WebRtcBridge>,
     pub runtime: WebRtcRuntime,
+    /// The presentation call (replaces the previous one); otherwise the main call.
+    pub presentation: bool,
 }
 
 impl Handler<AttachCall> for ApiParticipant {
     type Result = ();
 
     fn handle(&mut self, msg: AttachCall, ctx: &mut Context<Self>) {
-        if let Some(old) = self.call.take() {
-            old.close();
+        if let Some(i) = self.calls.iter().position(|c| c.presentation == msg.presentation) {
+            self.calls.remove(i).close();
         }
         if let Some(rx) = msg.bridge.take_events() {
             let call = msg.call;
             let events = futures_util::stream::unfold(rx, move |mut rx| async move { rx.recv().await.map(|e| ((call, e), rx)) });
             ctx.add_stream(events);
         }
-        self.call = Some(Call { id: msg.call, bridge: msg.bridge, runtime: msg.runtime });
+        self.calls.push(Call { id: msg.call, bridge: msg.bridge, runtime: msg.runtime, presentation: msg.presentation });
     }
 }
 
 impl StreamHandler<(Uuid, BridgeEvent)> for ApiParticipant {
     fn handle(&mut self, (call, event): (Uuid, BridgeEvent), _: &mut Context<Self>) {
-        if self.call.as_ref().is_none_or(|c| c.id != call) {
+        let Some(live) = self.calls.iter().find(|c| c.id == call) else {
             return; // an earlier call's bridge
-        }
+        };
+        let main = !live.presentation;
         match event {
             BridgeEvent::ConnectionState(state) => {
                 tracing::debug!(participant = %self.id, %call, ?state, "WebRTC connection state");
@@ -111,7 +112,7 @@ impl StreamHandler<(Uuid, BridgeEvent)> for ApiParticipant {
                     self.end_call(call, "connection failed or closed");
                 }
             }
-            BridgeEvent::ReceiverBitrate(bps) => self.conference.do_send(ReceiverBandwidth { participant: self.id, bps }),
+            BridgeEvent::ReceiverBitrate(bps) if main => self.conference.do_send(ReceiverBandwidth { participant: self.id, bps }),
             _ => {}
         }
     }
@@ -142,7 +143,7 @@ impl Handler<CallRequest> for ApiParticipant {
     type Result = ResponseFuture<Result<Value, CommandError>>;
 
     fn handle(&mut self, msg: CallRequest, _: &mut Context<Self>) -> Self::Result {
-        let Some(call) = self.call.as_ref().filter(|c| c.id == msg.call) else {
+        let Some(call) = self.calls.iter().find(|c| c.id == msg.call) else {
             return Box::pin(async { Err(CommandError::new(404, "No such call")) });
         };
         match msg.command {

@@ -20,6 +20,8 @@ use crate::webrtc::{BridgeCodec, WebRtcBridge, WebRtcRuntime};
 #[rtype(result = "Result<MediaPorts, CommandError>")]
 pub struct CallPorts {
     pub participant: Uuid,
+    /// A presentation call (`present: "send"`): the ports are the presentation's.
+    pub presentation: bool,
 }
 
 /// The bridge for `call` answered the browser: start its media.
@@ -30,6 +32,7 @@ pub struct CallConnected {
     pub call: Uuid,
     pub bridge: Arc<WebRtcBridge>,
     pub runtime: WebRtcRuntime,
+    pub presentation: bool,
 }
 
 /// The call ended; the participant stays.
@@ -46,12 +49,19 @@ pub struct CallEnded {
 #[rtype(result = "()")]
 pub struct CallAbandoned {
     pub participant: Uuid,
+    pub presentation: bool,
 }
 
 impl Handler<CallAbandoned> for ConferenceActor {
     type Result = ();
 
     fn handle(&mut self, msg: CallAbandoned, _: &mut Context<Self>) {
+        if msg.presentation {
+            if self.presentation.as_ref().is_some_and(|p| p.presenter == msg.participant && p.call.is_none()) {
+                self.stop_presentation();
+            }
+            return;
+        }
         if self.members.get(&msg.participant).is_some_and(|m| m.call.is_none()) {
             self.stop_call_media(msg.participant);
         }
@@ -111,6 +121,9 @@ impl Handler<CallPorts> for ConferenceActor {
         if m.link.api.is_none() {
             return Err(CommandError::new(400, "Not a Client API participant"));
         }
+        if msg.presentation {
+            return self.presentation_ports(msg.participant);
+        }
         if m.call.is_some() {
             self.stop_call_media(msg.participant);
         }
@@ -124,6 +137,9 @@ impl Handler<CallConnected> for ConferenceActor {
     type Result = Result<(), CommandError>;
 
     fn handle(&mut self, msg: CallConnected, _: &mut Context<Self>) -> Self::Result {
+        if msg.presentation {
+            return self.presentation_connected(msg);
+        }
         let Some(api) = self.members.get(&msg.participant).and_then(|m| m.link.api.clone()) else {
             self.media.remove(msg.participant);
             return Err(CommandError::new(404, "The participant has left"));
@@ -141,7 +157,7 @@ impl Handler<CallConnected> for ConferenceActor {
         }
         tracing::info!(conference = %self.service.name, participant = %msg.participant, call = %msg.call,
             audio = description.audio.is_some(), video = description.video.is_some(), "WebRTC call connected");
-        api.do_send(AttachCall { call: msg.call, bridge: msg.bridge, runtime: msg.runtime });
+        api.do_send(AttachCall { call: msg.call, bridge: msg.bridge, runtime: msg.runtime, presentation: false });
         self.sync_media();
         self.report();
         Ok(())
@@ -152,6 +168,10 @@ impl Handler<CallEnded> for ConferenceActor {
     type Result = ();
 
     fn handle(&mut self, msg: CallEnded, _: &mut Context<Self>) {
+        if self.presentation.as_ref().is_some_and(|p| p.call == Some(msg.call)) {
+            self.stop_presentation();
+            return;
+        }
         if self.members.get(&msg.participant).is_some_and(|m| m.call == Some(msg.call)) {
             self.stop_call_media(msg.participant);
             self.sync_media();

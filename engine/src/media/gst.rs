@@ -178,6 +178,14 @@ impl GstMedia {
         let Some(media) = self.media.as_mut() else { return };
         for (id, m) in self.members.iter_mut() {
             let present = Self::present(m);
+            if m.state.presentation {
+                // Not a speaker: shown first while it lasts, never a viewer or a listener.
+                if present && !m.tracked {
+                    media.request_keyframe(*id);
+                }
+                m.tracked = present;
+                continue;
+            }
             if present != m.tracked {
                 m.tracked = present;
                 if present {
@@ -206,11 +214,19 @@ impl GstMedia {
         let by_id: HashMap<ParticipantId, Participant> = self
             .members
             .iter()
-            .filter(|(_, m)| m.tracked)
+            .filter(|(_, m)| m.tracked && !m.state.presentation)
             .map(|(id, m)| (*id, Self::layout_participant(*id, m)))
             .collect();
         let order: Vec<Participant> =
             self.tracker.display_order().into_iter().filter_map(|id| by_id.get(&id).copied()).collect();
+        // What people see: a presentation first (the main pane), then the speakers.
+        let shown: Vec<Participant> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.tracked && m.state.presentation)
+            .map(|(id, m)| Self::layout_participant(*id, m))
+            .chain(order.iter().copied())
+            .collect();
 
         let loopback = self.loopback;
         let feeds: Vec<ViewerFeed> = order
@@ -218,7 +234,7 @@ impl GstMedia {
             .filter(|_| !loopback)
             .filter_map(|p| {
                 let layout = if p.role == Role::Guest { self.guest_layout } else { self.host_layout };
-                Some(ViewerFeed { viewer: p.id, assignment: assign(layout, &order, p.id, &self.options), tier: media.tier_for(p.id)? })
+                Some(ViewerFeed { viewer: p.id, assignment: assign(layout, &shown, p.id, &self.options), tier: media.tier_for(p.id)? })
             })
             .collect();
         let video = EncoderPlan::build(feeds);
@@ -410,7 +426,7 @@ impl MediaHandle for GstMedia {
         let heard: Vec<(Participant, AudioLevel)> = self
             .members
             .iter()
-            .filter(|(_, m)| m.tracked)
+            .filter(|(_, m)| m.tracked && !m.state.presentation)
             .map(|(id, m)| (Self::layout_participant(*id, m), levels.get(id).copied().unwrap_or(AudioLevel::SILENCE)))
             .collect();
         self.measure_rates();

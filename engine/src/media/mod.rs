@@ -42,6 +42,9 @@ pub struct MemberMedia {
     pub muted: bool,
     /// Camera off: their pane shows no picture.
     pub video_muted: bool,
+    /// Not a person but a presentation (a browser's screen share): shown in the main pane of
+    /// everyone's layout while it lasts; it sees and hears nothing.
+    pub presentation: bool,
     /// The remote holds the call: nothing is sent to it.
     pub on_hold: bool,
     /// What a participant who is not (yet) in the conference sees.

@@ -145,7 +145,9 @@ impl WebRtcBridge {
         pc.set_remote_description(RTCSessionDescription::offer(offer_sdp.to_owned()).map_err(wrtc)?)
             .await
             .map_err(wrtc)?;
-        for leg in &legs {
+        // A receive-only leg (the browser's screen share offered sendonly) gets no track back, so
+        // the answer says recvonly for it.
+        for leg in legs.iter().filter(|l| !l.codec.receive_only) {
             pc.add_track(leg.local_track.clone()).await.map_err(wrtc)?;
         }
         let answer = pc.create_answer(None).await.map_err(wrtc)?;

@@ -19,6 +19,8 @@ pub struct ChosenCodec {
     pub channels: u16,
     /// The offered fmtp line (empty when none).
     pub fmtp: String,
+    /// The browser only sends on this m-line (`a=sendonly`, a screen share): nothing goes back.
+    pub receive_only: bool,
 }
 
 /// The codecs the bridge can carry.
@@ -61,7 +63,8 @@ pub struct OfferChoice {
 pub fn choose(offer: &str, prefer_h264: bool) -> Result<OfferChoice, String> {
     let sdp = sdp::parse(offer).map_err(|e| format!("unreadable offer: {e}"))?;
     let mut choice = OfferChoice::default();
-    for m in sdp.media.iter().filter(|m| m.port != 0) {
+    for (index, m) in sdp.media.iter().enumerate().filter(|(_, m)| m.port != 0) {
+        let receive_only = sdp.direction_for(index) == sdp::Direction::SendOnly;
         match m.kind {
             MediaKind::Audio if choice.audio.is_none() => {
                 choice.audio = m.payload_types().into_iter().find_map(|pt| {
@@ -72,6 +75,7 @@ pub fn choose(offer: &str, prefer_h264: bool) -> Result<OfferChoice, String> {
                         clock_rate: 48_000,
                         channels: map.channels.unwrap_or(2),
                         fmtp: m.fmtp(pt).unwrap_or("").to_owned(),
+                        receive_only,
                     })
                 });
             }
@@ -85,7 +89,7 @@ pub fn choose(offer: &str, prefer_h264: bool) -> Result<OfferChoice, String> {
                     }
                     let fmtp = m.fmtp(pt).unwrap_or("").to_owned();
                     if map.encoding.eq_ignore_ascii_case("VP8") && vp8.is_none() {
-                        vp8 = Some(ChosenCodec { codec: BridgeCodec::Vp8, payload_type: pt, clock_rate: 90_000, channels: 0, fmtp });
+                        vp8 = Some(ChosenCodec { codec: BridgeCodec::Vp8, payload_type: pt, clock_rate: 90_000, channels: 0, fmtp, receive_only });
                     } else if map.encoding.eq_ignore_ascii_case("H264") {
                         let Ok(p) = H264Params::parse(Some(&fmtp)) else { continue };
                         let pli = p.effective_profile_level_id();
@@ -105,6 +109,7 @@ pub fn choose(offer: &str, prefer_h264: bool) -> Result<OfferChoice, String> {
                                     clock_rate: 90_000,
                                     channels: 0,
                                     fmtp,
+                                    receive_only,
                                 },
                             ));
                         }
@@ -140,6 +145,14 @@ a=rtpmap:125 H264/90000\r\na=fmtp:125 level-asymmetry-allowed=1;packetization-mo
         assert_eq!(a.fmtp, "minptime=10;useinbandfec=1");
         let v = c.video.unwrap();
         assert_eq!((v.codec, v.payload_type), (BridgeCodec::Vp8, 96));
+    }
+
+    #[test]
+    fn a_sendonly_m_line_is_receive_only() {
+        assert!(!choose(CHROME_LIKE, false).unwrap().video.unwrap().receive_only);
+        let screen = CHROME_LIKE.replace("a=sendrecv", "a=sendonly");
+        assert!(screen.contains("a=sendonly"), "the sample offer has a direction to change");
+        assert!(choose(&screen, false).unwrap().video.unwrap().receive_only);
     }
 
     #[test]
