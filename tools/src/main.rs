@@ -75,8 +75,12 @@ enum DbCommand {
 }
 
 fn main() -> ExitCode {
+    // webrtc-rs reports routine set-up races (an SRTP context not ready yet for the first
+    // packets) as warnings: only its errors show unless the filter names its crates.
+    let filter = std::env::var("CONVENE_LOG").unwrap_or_else(|_| "info".into());
+    let filter = if filter.contains("rtc") { filter } else { format!("{filter},rtc=error,rtc_ice=error,rtc_dtls=error,webrtc=error") };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CONVENE_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();

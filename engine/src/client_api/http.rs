@@ -150,7 +150,7 @@ async fn request_token(
                     "conference_name": j.conference,
                     "service_type": j.service_type,
                     "version": {"version_id": env!("CARGO_PKG_VERSION"), "pseudo_version": "convene"},
-                    "chat_enabled": false,
+                    "chat_enabled": true,
                     "analytics_enabled": false,
                     "guests_can_present": true,
                     "direct_media": false,
