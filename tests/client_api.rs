@@ -314,6 +314,11 @@ fn chat_video_mute_roles_dtmf_and_layout_through_the_client_api() {
     assert_eq!(api.post(&p(&guest_id, "role"), Some(&host), None, json!({"role": "guest"})).0, 200);
     guest_events.wait("demoted", |e, d| e == "participant_update" && d["uuid"] == guest_id.as_str() && d["role"] == "guest");
     assert_eq!(api.post("conferences/chatroom/lock", Some(&guest), None, json!({})).0, 403);
+
+    // The Host removes Olga: her stream ends with a `disconnect` that says why.
+    assert_eq!(api.post(&p(&other_id, "disconnect"), Some(&host), None, json!({})).0, 200);
+    let bye = other_events.wait("Olga's disconnect", |e, _| e == "disconnect");
+    assert_eq!(bye["reason"], "Disconnected by an administrator");
 }
 
 #[test]

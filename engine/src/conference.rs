@@ -145,6 +145,8 @@ pub struct ConferenceUpdate {
     /// the call is in it, and from its own routing table until then.
     pub dialogs: Vec<DialogId>,
     pub tokens: i64,
+    /// Participants who left since the previous report, and why (`disconnect` events).
+    pub departed: Vec<(Uuid, String)>,
 }
 
 /// The conference ended; `record` is its history record (`{conference, participants}`).
@@ -238,6 +240,8 @@ pub struct ConferenceActor {
     stage: Vec<(Uuid, bool)>,
     /// A participant's screen share, shown in everyone's main pane.
     presentation: Option<presentation::Presentation>,
+    /// Who left since the last report, and why.
+    departed: Vec<(Uuid, String)>,
 }
 
 impl ConferenceActor {
@@ -276,6 +280,7 @@ impl ConferenceActor {
             media_state: HashMap::new(),
             stage: Vec::new(),
             presentation: None,
+            departed: Vec::new(),
         }
     }
 
@@ -397,7 +402,8 @@ impl ConferenceActor {
         })
     }
 
-    fn report(&self) {
+    fn report(&mut self) {
+        let departed = std::mem::take(&mut self.departed);
         let participants =
             self.members.values().filter(|m| m.status.answered && m.status.role.is_some()).map(|m| self.participant_json(m)).collect();
         self.parent.updates.do_send(ConferenceUpdate {
@@ -408,6 +414,7 @@ impl ConferenceActor {
             members: self.members.keys().copied().collect(),
             dialogs: self.by_dialog.keys().copied().collect(),
             tokens: self.members.values().map(|m| m.status.tokens).sum(),
+            departed,
         });
     }
 
@@ -662,6 +669,7 @@ impl Handler<ParticipantGone> for ConferenceActor {
             tracing::info!(conference = %self.service.name, participant = %msg.id, reason = %msg.reason, "participant left");
         }
         self.cdrs.push(self.cdr(&m.status, &msg.reason));
+        self.departed.push((msg.id, msg.reason.clone()));
         if self.members.is_empty() {
             ctx.stop();
             return;

@@ -255,7 +255,8 @@ impl Handler<ConferenceUpdate> for EventHub {
             }
             let mut open = events.iter().all(|(e, d)| s.send(e, d));
             if !members.contains(&s.participant) {
-                open &= s.send("disconnect", &json!({"reason": "Disconnected"}));
+                let reason = msg.departed.iter().find(|(id, _)| *id == s.participant).map_or("Disconnected", |(_, r)| r.as_str());
+                open &= s.send("disconnect", &json!({"reason": reason}));
                 return false;
             }
             open
