@@ -4,7 +4,8 @@
 //! source); each browser must decode the composite, find the others' colours in it and never its
 //! own, and receive audio; baresip must receive the conference's video. A second test does the
 //! same through a TURN server (coturn) with relay candidates only, and a third has a browser
-//! present its screen (a yellow canvas) to a browser and a SIP endpoint. The browser side is
+//! present its screen (a yellow canvas): a SIP endpoint sees it in its main pane, a browser as a
+//! stream of its own (`present: "receive"`). The browser side is
 //! tests/e2e/webrtc_media.mjs.
 
 use std::path::{Path, PathBuf};
@@ -212,7 +213,7 @@ fn browsers_through_turn_relays_only() {
 }
 
 #[test]
-fn a_browsers_presentation_fills_the_main_pane_for_a_browser_and_a_sip_endpoint() {
+fn a_browsers_presentation_reaches_a_sip_endpoint_in_its_layout_and_a_browser_as_its_own_stream() {
     let node = Node::start(&[]);
     let scratch = tempfile::tempdir().unwrap();
     let red = y4m(scratch.path(), "red", "0xffff0000");
@@ -226,7 +227,9 @@ fn a_browsers_presentation_fills_the_main_pane_for_a_browser_and_a_sip_endpoint(
     let out = run_browsers(
         &node,
         scratch.path(),
-        &[("BROWSERS", browsers.as_str()), ("EXPECT", "red=yellow+blue,green=yellow+red+blue"), ("PRESENT", "red")],
+        // Green takes the presentation as a stream of its own, so its conference picture has
+        // only the people.
+        &[("BROWSERS", browsers.as_str()), ("EXPECT", "red=yellow+blue,green=red+blue"), ("PRESENT", "red"), ("SECOND", "green")],
         |_| {},
     );
     // While red presented, the SIP endpoint's main pane showed the presentation.

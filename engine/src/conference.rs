@@ -25,7 +25,7 @@ use crate::transport::SipHandle;
 mod calls;
 mod presentation;
 pub use presentation::Floor;
-pub use calls::{CallAbandoned, CallConnected, CallEnded, CallPorts, GetApiParticipant, ReceiverBandwidth};
+pub use calls::{CallAbandoned, CallConnected, CallEnded, CallKind, CallPorts, GetApiParticipant, ReceiverBandwidth};
 
 /// A new call for this conference.
 #[derive(Message, Clone)]
@@ -214,6 +214,8 @@ struct Member {
     call: Option<Uuid>,
     /// Camera off (`video_muted`).
     video_muted: bool,
+    /// The presentation as a stream of its own (a `present: "receive"` call).
+    presentation_rx: Option<presentation::PresentationStream>,
 }
 
 pub struct ConferenceActor {
@@ -317,7 +319,8 @@ impl ConferenceActor {
                     video_muted: m.video_muted,
                     on_hold: m.status.on_hold,
                     screen,
-                    presentation: false,
+                    separate_presentation: m.presentation_rx.as_ref().is_some_and(|r| r.call.is_some()),
+                    ..MemberMedia::default()
                 };
                 (*id, state)
             })
@@ -576,7 +579,7 @@ impl Handler<Join> for ConferenceActor {
         let addr = actor.start();
         self.by_dialog.insert(dialog, id);
         let held = self.locked && !bypass_lock;
-        self.members.insert(id, Member { link: MemberLink::sip(&addr), status, admin_muted: false, self_muted: false, held, avatar, call: None, video_muted: false });
+        self.members.insert(id, Member { link: MemberLink::sip(&addr), status, admin_muted: false, self_muted: false, held, avatar, call: None, video_muted: false, presentation_rx: None });
     }
 }
 
@@ -652,6 +655,9 @@ impl Handler<ParticipantGone> for ConferenceActor {
         let Some(m) = self.members.remove(&msg.id) else { return };
         if self.is_presenting(msg.id) {
             self.stop_presentation();
+        }
+        if let Some(rx) = &m.presentation_rx {
+            self.media.remove(rx.media);
         }
         let sip = m.link.dialog.is_some();
         if sip {
@@ -751,7 +757,7 @@ impl Handler<JoinApi> for ConferenceActor {
         // As for a SIP caller: only the host PIN bypasses the lock.
         let held = self.locked && !(msg.role == Role::Chair && !self.service.pin.is_empty());
         tracing::info!(conference = %self.service.name, participant = %id, role = msg.role.as_str(), "Client API participant joined");
-        self.members.insert(id, Member { link, status, admin_muted: false, self_muted: false, held, avatar: None, call: None, video_muted: false });
+        self.members.insert(id, Member { link, status, admin_muted: false, self_muted: false, held, avatar: None, call: None, video_muted: false, presentation_rx: None });
         self.check_hosts(ctx);
         self.sync_media();
         self.report();

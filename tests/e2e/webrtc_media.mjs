@@ -9,7 +9,9 @@
 // With PRESENT=<name>, that browser also presents: `take_floor`, then a second peer connection
 // whose only track is a solid yellow canvas, sent with `calls` and `present: "send"`; every
 // browser must then see yellow (list it in EXPECT) and get a `presentation_start` event naming
-// the presenter.
+// the presenter. With SECOND=<name>, that browser also asks for the presentation as a stream of
+// its own (`calls` with `present: "receive"`): it must see yellow filling that stream and, once
+// the stream runs, no yellow in its conference picture.
 //
 // Environment: CLIENT_URL, ALIAS, BROWSERS (`red:/path/red.y4m,green:/path/green.y4m`),
 // EXPECT (per browser the colours it must see: `red=green+blue,green=red+blue`), RELAY=1 to use
@@ -39,7 +41,7 @@ if (!CLIENT || !ALIAS || browsers.length === 0) {
 }
 
 // Runs in the page: join, call, then sample until the expectations hold (or time runs out).
-async function inPage({ alias, name, others, relay, present, presenter }) {
+async function inPage({ alias, name, others, relay, present, presenter, second }) {
   const api = (path) => `/api/client/v2/conferences/${encodeURIComponent(alias)}/${path}`;
   const post = async (path, body, token) => {
     const headers = { 'content-type': 'application/json' };
@@ -79,6 +81,31 @@ async function inPage({ alias, name, others, relay, present, presenter }) {
   await pc.setRemoteDescription({ type: 'answer', sdp: c.result.sdp });
   const [as] = await post(`participants/${me}/calls/${c.result.call_uuid}/ack`, {}, token);
   if (as !== 200) return { error: `ack ${as}` };
+
+  const secondVideo = document.createElement('video');
+  secondVideo.muted = true;
+  secondVideo.autoplay = true;
+  let secondSince = null;
+  if (second) {
+    const rpc = new RTCPeerConnection({ iceServers, iceTransportPolicy: relayOnly ? 'relay' : 'all' });
+    window.presentationStream = rpc;
+    rpc.addTransceiver('video', { direction: 'recvonly' });
+    rpc.ontrack = (e) => {
+      secondVideo.srcObject = new MediaStream([e.track]);
+    };
+    await rpc.setLocalDescription(await rpc.createOffer());
+    await new Promise((done) => {
+      if (rpc.iceGatheringState === 'complete') return done();
+      rpc.addEventListener('icegatheringstatechange', () => rpc.iceGatheringState === 'complete' && done());
+      setTimeout(done, 5000);
+    });
+    const body = { call_type: 'WEBRTC', sdp: rpc.localDescription.sdp, present: 'receive' };
+    const [rs, r] = await post(`participants/${me}/calls`, body, token);
+    if (rs !== 200) return { error: `presentation stream calls ${rs}: ${JSON.stringify(r)}` };
+    await rpc.setRemoteDescription({ type: 'answer', sdp: r.result.sdp });
+    await post(`participants/${me}/calls/${r.result.call_uuid}/ack`, {}, token);
+    secondSince = performance.now();
+  }
 
   if (present) {
     const [fs, f] = await post(`participants/${me}/take_floor`, {}, token);
@@ -121,6 +148,17 @@ async function inPage({ alias, name, others, relay, present, presenter }) {
   const ctx = canvas.getContext('2d', { willReadFrequently: true });
   let firstFrameMs = null, framesDecoded = 0, audioPackets = 0, ownSeen = false, samples = 0;
   let seen = {};
+  let secondYellow = 0, yellowInMainAfterSecond = false;
+  const share = (v, colour) => {
+    if (!v.videoWidth) return 0;
+    canvas.width = v.videoWidth;
+    canvas.height = v.videoHeight;
+    ctx.drawImage(v, 0, 0);
+    const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    let n = 0;
+    for (let i = 0; i < px.length; i += 16) if (classify(px[i], px[i + 1], px[i + 2]) === colour) n++;
+    return n / (px.length / 16);
+  };
   const deadline = performance.now() + 30000;
   while (performance.now() < deadline) {
     await new Promise((r) => setTimeout(r, 200));
@@ -145,9 +183,14 @@ async function inPage({ alias, name, others, relay, present, presenter }) {
     const present = Object.keys(counts).filter((k) => counts[k] / total > 0.003);
     samples++;
     if (present.includes(name)) ownSeen = true;
+    if (second) {
+      secondYellow = Math.max(secondYellow, share(secondVideo, 'yellow'));
+      if (present.includes('yellow') && performance.now() - secondSince > 1500) yellowInMainAfterSecond = true;
+    }
     seen = Object.fromEntries(present.map((k) => [k, true]));
     const announced = !presenter || events.some(([e, d]) => e === 'presentation_start' && d.presenter_name === presenter);
-    if (samples >= 5 && others.every((o) => seen[o]) && audioPackets > 20 && announced) break;
+    const secondDone = !second || secondYellow > 0.5;
+    if (samples >= 5 && others.every((o) => seen[o]) && audioPackets > 20 && announced && secondDone) break;
   }
   // The local candidate of the pair in use: `relay` when the media goes through TURN.
   const final = await pc.getStats();
@@ -164,7 +207,7 @@ async function inPage({ alias, name, others, relay, present, presenter }) {
     source.close();
   };
   const presentationStart = events.find(([e]) => e === 'presentation_start')?.[1] ?? null;
-  return { name, framesDecoded, firstFrameMs, seen: Object.keys(seen), ownSeen, candidateType, audioPackets, state: pc.connectionState, presentationStart };
+  return { name, framesDecoded, firstFrameMs, seen: Object.keys(seen), ownSeen, candidateType, audioPackets, state: pc.connectionState, presentationStart, secondYellow, yellowInMainAfterSecond };
 }
 
 const args = ['--no-sandbox', '--disable-gpu', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
@@ -185,7 +228,7 @@ for (const b of browsers) {
   await page.goto(`${CLIENT}/api/client/v2/status`);
   pages.push([b.name, page]);
   const presenter = process.env.PRESENT || null;
-  runs.push(page.evaluate(inPage, { alias: ALIAS, name: b.name, others: expect[b.name] || [], relay: RELAY, present: presenter === b.name, presenter }));
+  runs.push(page.evaluate(inPage, { alias: ALIAS, name: b.name, others: expect[b.name] || [], relay: RELAY, present: presenter === b.name, presenter, second: process.env.SECOND === b.name }));
 }
 let failed = false;
 for (const r of await Promise.all(runs)) {
@@ -199,6 +242,8 @@ for (const r of await Promise.all(runs)) {
     if (r.ownSeen) problems.push('saw its own colour');
     if (RELAY && r.candidateType !== 'relay') problems.push(`candidate ${r.candidateType}, not relay`);
     if (process.env.PRESENT && r.presentationStart?.presenter_name !== process.env.PRESENT) problems.push(`no presentation_start from ${process.env.PRESENT}`);
+    if (process.env.SECOND === r.name && !(r.secondYellow > 0.5)) problems.push(`the presentation stream was not the presentation (yellow ${r.secondYellow})`);
+    if (process.env.SECOND === r.name && r.yellowInMainAfterSecond) problems.push('the presentation stayed in the conference picture beside its own stream');
   }
   if (problems.length) {
     failed = true;

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::http::{ClientState, fail, grant, ok};
 use super::participant::{CallCommand, CallRequest};
-use crate::conference::{CallAbandoned, CallConnected, CallPorts, ConferenceActor, GetApiParticipant};
+use crate::conference::{CallAbandoned, CallConnected, CallKind, CallPorts, ConferenceActor, GetApiParticipant};
 use crate::node::GetConference;
 use crate::webrtc::{BridgeError, IceServer, PipelineTarget, PipelineTargets, WebRtcBridge, WebRtcConfig, WebRtcRuntime};
 
@@ -75,19 +75,18 @@ pub async fn calls(
     let Some(sdp) = body.get("sdp").and_then(Value::as_str).filter(|s| !s.trim().is_empty()).map(str::to_string) else {
         return fail(400, "sdp is required");
     };
-    let presentation = match body.get("present").and_then(Value::as_str) {
-        None | Some("main") => false,
-        Some("send") => true,
-        Some(other) => {
-            return fail(501, format!("present: {other}: the presentation is shown in the conference layout; a separate presentation stream is not supported yet"));
-        }
+    let kind = match body.get("present").and_then(Value::as_str) {
+        None | Some("main") => CallKind::Main,
+        Some("send") => CallKind::PresentationSend,
+        Some("receive") => CallKind::PresentationReceive,
+        Some(other) => return fail(400, format!("present: {other} is not one of main, send, receive")),
     };
     let conference = match conference_of(&state, &g.conference).await {
         Ok(c) => c,
         Err(r) => return r,
     };
     let participant = g.participant;
-    let ports = match conference.send(CallPorts { participant, presentation }).await {
+    let ports = match conference.send(CallPorts { participant, kind }).await {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => return fail(e.status, e.message),
         Err(_) => return fail(404, "The conference has ended"),
@@ -102,7 +101,7 @@ pub async fn calls(
     let (answer, bridge) = match answered {
         Some(Ok(a)) => a,
         failed => {
-            conference.do_send(CallAbandoned { participant, presentation });
+            conference.do_send(CallAbandoned { participant, kind });
             return match failed {
                 Some(Err(e @ BridgeError::Offer(_))) => fail(400, e.to_string()),
                 Some(Err(e)) => {
@@ -115,7 +114,7 @@ pub async fn calls(
     };
     let (bridge, call) = (Arc::new(bridge), Uuid::new_v4());
     let connected = conference
-        .send(CallConnected { participant, call, bridge: bridge.clone(), runtime: service.runtime.clone(), presentation })
+        .send(CallConnected { participant, call, bridge: bridge.clone(), runtime: service.runtime.clone(), kind })
         .await;
     match connected {
         Ok(Ok(())) => ok(json!({"call_uuid": call, "sdp": answer})),

@@ -12,17 +12,18 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 use webrtc::peer_connection::RTCPeerConnectionState;
 
-use crate::conference::{CallEnded, CommandError, ConferenceActor, DtmfControl, ParticipantGone, ReceiverBandwidth};
+use crate::conference::{CallEnded, CallKind, CommandError, ConferenceActor, DtmfControl, ParticipantGone, ReceiverBandwidth};
 use crate::dtmf_controls::ControlKeys;
 use crate::participant::{Crash, Disconnect, KeyPress};
 use crate::webrtc::{BridgeEvent, WebRtcBridge, WebRtcRuntime};
 
-/// A live WebRTC call of a participant: its main call, or its presentation.
+/// A live WebRTC call of a participant: its main call, its screen share, or the presentation
+/// it receives.
 struct Call {
     id: Uuid,
     bridge: Arc<WebRtcBridge>,
     runtime: WebRtcRuntime,
-    presentation: bool,
+    kind: CallKind,
 }
 
 impl Call {
@@ -36,7 +37,7 @@ impl Call {
 pub struct ApiParticipant {
     id: Uuid,
     conference: Addr<ConferenceActor>,
-    /// At most one main call and one presentation call.
+    /// At most one call of each kind.
     calls: Vec<Call>,
     /// `dtmf` digits, read as in-call controls like a SIP caller's.
     controls: ControlKeys,
@@ -79,15 +80,15 @@ pub struct AttachCall {
     pub call: Uuid,
     pub bridge: Arc<WebRtcBridge>,
     pub runtime: WebRtcRuntime,
-    /// The presentation call (replaces the previous one); otherwise the main call.
-    pub presentation: bool,
+    /// It replaces the previous call of its kind.
+    pub kind: CallKind,
 }
 
 impl Handler<AttachCall> for ApiParticipant {
     type Result = ();
 
     fn handle(&mut self, msg: AttachCall, ctx: &mut Context<Self>) {
-        if let Some(i) = self.calls.iter().position(|c| c.presentation == msg.presentation) {
+        if let Some(i) = self.calls.iter().position(|c| c.kind == msg.kind) {
             self.calls.remove(i).close();
         }
         if let Some(rx) = msg.bridge.take_events() {
@@ -95,7 +96,7 @@ impl Handler<AttachCall> for ApiParticipant {
             let events = futures_util::stream::unfold(rx, move |mut rx| async move { rx.recv().await.map(|e| ((call, e), rx)) });
             ctx.add_stream(events);
         }
-        self.calls.push(Call { id: msg.call, bridge: msg.bridge, runtime: msg.runtime, presentation: msg.presentation });
+        self.calls.push(Call { id: msg.call, bridge: msg.bridge, runtime: msg.runtime, kind: msg.kind });
     }
 }
 
@@ -104,7 +105,7 @@ impl StreamHandler<(Uuid, BridgeEvent)> for ApiParticipant {
         let Some(live) = self.calls.iter().find(|c| c.id == call) else {
             return; // an earlier call's bridge
         };
-        let main = !live.presentation;
+        let main = live.kind == CallKind::Main;
         match event {
             BridgeEvent::ConnectionState(state) => {
                 tracing::debug!(participant = %self.id, %call, ?state, "WebRTC connection state");

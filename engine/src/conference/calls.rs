@@ -14,14 +14,24 @@ use crate::client_api::participant::{ApiParticipant, AttachCall};
 use crate::media::MediaPorts;
 use crate::webrtc::{BridgeCodec, WebRtcBridge, WebRtcRuntime};
 
+/// What a Client API call carries (`present` in the `calls` request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    /// The participant's camera and microphone, and the conference for them.
+    Main,
+    /// `present: "send"`: their screen share.
+    PresentationSend,
+    /// `present: "receive"`: the current presentation, as a stream of its own.
+    PresentationReceive,
+}
+
 /// Media ports for a new WebRTC call of a Client API participant (a previous call's media is
 /// stopped first).
 #[derive(Message)]
 #[rtype(result = "Result<MediaPorts, CommandError>")]
 pub struct CallPorts {
     pub participant: Uuid,
-    /// A presentation call (`present: "send"`): the ports are the presentation's.
-    pub presentation: bool,
+    pub kind: CallKind,
 }
 
 /// The bridge for `call` answered the browser: start its media.
@@ -32,7 +42,7 @@ pub struct CallConnected {
     pub call: Uuid,
     pub bridge: Arc<WebRtcBridge>,
     pub runtime: WebRtcRuntime,
-    pub presentation: bool,
+    pub kind: CallKind,
 }
 
 /// The call ended; the participant stays.
@@ -49,18 +59,27 @@ pub struct CallEnded {
 #[rtype(result = "()")]
 pub struct CallAbandoned {
     pub participant: Uuid,
-    pub presentation: bool,
+    pub kind: CallKind,
 }
 
 impl Handler<CallAbandoned> for ConferenceActor {
     type Result = ();
 
     fn handle(&mut self, msg: CallAbandoned, _: &mut Context<Self>) {
-        if msg.presentation {
-            if self.presentation.as_ref().is_some_and(|p| p.presenter == msg.participant && p.call.is_none()) {
-                self.stop_presentation();
+        match msg.kind {
+            CallKind::PresentationSend => {
+                if self.presentation.as_ref().is_some_and(|p| p.presenter == msg.participant && p.call.is_none()) {
+                    self.stop_presentation();
+                }
+                return;
             }
-            return;
+            CallKind::PresentationReceive => {
+                if self.members.get(&msg.participant).and_then(|m| m.presentation_rx.as_ref()).is_some_and(|r| r.call.is_none()) {
+                    self.stop_presentation_stream(msg.participant);
+                }
+                return;
+            }
+            CallKind::Main => {}
         }
         if self.members.get(&msg.participant).is_some_and(|m| m.call.is_none()) {
             self.stop_call_media(msg.participant);
@@ -121,8 +140,10 @@ impl Handler<CallPorts> for ConferenceActor {
         if m.link.api.is_none() {
             return Err(CommandError::new(400, "Not a Client API participant"));
         }
-        if msg.presentation {
-            return self.presentation_ports(msg.participant);
+        match msg.kind {
+            CallKind::PresentationSend => return self.presentation_ports(msg.participant),
+            CallKind::PresentationReceive => return self.presentation_stream_ports(msg.participant),
+            CallKind::Main => {}
         }
         if m.call.is_some() {
             self.stop_call_media(msg.participant);
@@ -137,8 +158,10 @@ impl Handler<CallConnected> for ConferenceActor {
     type Result = Result<(), CommandError>;
 
     fn handle(&mut self, msg: CallConnected, _: &mut Context<Self>) -> Self::Result {
-        if msg.presentation {
-            return self.presentation_connected(msg);
+        match msg.kind {
+            CallKind::PresentationSend => return self.presentation_connected(msg),
+            CallKind::PresentationReceive => return self.presentation_stream_connected(msg),
+            CallKind::Main => {}
         }
         let Some(api) = self.members.get(&msg.participant).and_then(|m| m.link.api.clone()) else {
             self.media.remove(msg.participant);
@@ -157,7 +180,7 @@ impl Handler<CallConnected> for ConferenceActor {
         }
         tracing::info!(conference = %self.service.name, participant = %msg.participant, call = %msg.call,
             audio = description.audio.is_some(), video = description.video.is_some(), "WebRTC call connected");
-        api.do_send(AttachCall { call: msg.call, bridge: msg.bridge, runtime: msg.runtime, presentation: false });
+        api.do_send(AttachCall { call: msg.call, bridge: msg.bridge, runtime: msg.runtime, kind: CallKind::Main });
         self.sync_media();
         self.report();
         Ok(())
@@ -170,6 +193,10 @@ impl Handler<CallEnded> for ConferenceActor {
     fn handle(&mut self, msg: CallEnded, _: &mut Context<Self>) {
         if self.presentation.as_ref().is_some_and(|p| p.call == Some(msg.call)) {
             self.stop_presentation();
+            return;
+        }
+        if self.members.get(&msg.participant).and_then(|m| m.presentation_rx.as_ref()).is_some_and(|r| r.call == Some(msg.call)) {
+            self.stop_presentation_stream(msg.participant);
             return;
         }
         if self.members.get(&msg.participant).is_some_and(|m| m.call == Some(msg.call)) {

@@ -4,11 +4,16 @@
 //! everyone's layout (SIP endpoints and browsers alike) until `release_floor`, the presentation
 //! call's end, or the presenter leaving. The presentation is a media member of its own, under
 //! its own id, that is never a viewer or a listener.
+//!
+//! A browser may instead take the presentation as a stream of its own (`calls` with
+//! `present: "receive"`): that call is another media member, a viewer that is sent the
+//! presentation alone, and while it runs the participant's conference picture leaves the
+//! presentation out.
 
 use actix::prelude::*;
 use uuid::Uuid;
 
-use super::calls::CallConnected;
+use super::calls::{CallConnected, CallKind};
 use super::{CommandError, ConferenceActor};
 use crate::client_api::participant::{AttachCall, CallCommand, CallRequest};
 use crate::media::{MediaPorts, MemberMedia};
@@ -23,6 +28,14 @@ pub(super) struct Presentation {
     pub call: Option<Uuid>,
     /// Ports allocated for it.
     pub allocated: bool,
+}
+
+/// A participant's `present: "receive"` call: the presentation as a stream of its own.
+pub(crate) struct PresentationStream {
+    /// The stream's id in the media.
+    pub media: Uuid,
+    /// The call, once connected.
+    pub call: Option<Uuid>,
 }
 
 /// `take_floor` (`take: true`) or `release_floor`.
@@ -95,7 +108,7 @@ impl ConferenceActor {
             ..MemberMedia::default()
         };
         self.media.set_member(p.media, &member);
-        api.do_send(AttachCall { call: msg.call, bridge: msg.bridge, runtime: msg.runtime, presentation: true });
+        api.do_send(AttachCall { call: msg.call, bridge: msg.bridge, runtime: msg.runtime, kind: CallKind::PresentationSend });
         self.report();
         Ok(())
     }
@@ -106,6 +119,57 @@ impl ConferenceActor {
             Some(p) => serde_json::json!({"uuid": p.presenter, "name": p.name}),
             None => serde_json::Value::Null,
         }
+    }
+
+    /// Ports for a participant's presentation stream (replacing an earlier one).
+    pub(super) fn presentation_stream_ports(&mut self, participant: Uuid) -> Result<MediaPorts, CommandError> {
+        self.stop_presentation_stream(participant);
+        let media = Uuid::new_v4();
+        let ports = self.media.allocate(media).map_err(|e| CommandError::new(503, e.to_string()))?;
+        let m = self.members.get_mut(&participant).ok_or_else(|| CommandError::new(404, "No such participant"))?;
+        m.presentation_rx = Some(PresentationStream { media, call: None });
+        Ok(ports)
+    }
+
+    pub(super) fn presentation_stream_connected(&mut self, msg: CallConnected) -> Result<(), CommandError> {
+        let m = self.members.get_mut(&msg.participant).ok_or_else(|| CommandError::new(404, "The participant has left"))?;
+        let (Some(api), Some(rx)) = (m.link.api.clone(), m.presentation_rx.as_mut()) else {
+            return Err(CommandError::new(409, "The presentation stream was replaced"));
+        };
+        let name = format!("{} (presentation stream)", m.status.display_name);
+        let description = msg.bridge.description().clone();
+        if description.video.is_none() {
+            return Err(CommandError::new(400, "A presentation stream needs video"));
+        }
+        rx.call = Some(msg.call);
+        let media = rx.media;
+        if let Err(e) = self.media.connect_bridge(media, &description) {
+            self.stop_presentation_stream(msg.participant);
+            return Err(CommandError::new(500, e.to_string()));
+        }
+        let member = MemberMedia {
+            display_name: name,
+            role: Some(convene_pipelines::layout::Role::Host),
+            presentation_viewer: true,
+            muted: true,
+            ..MemberMedia::default()
+        };
+        self.media.set_member(media, &member);
+        api.do_send(AttachCall { call: msg.call, bridge: msg.bridge, runtime: msg.runtime, kind: CallKind::PresentationReceive });
+        self.sync_media();
+        Ok(())
+    }
+
+    /// Ends a participant's presentation stream, if any (the presentation returns to their
+    /// conference picture).
+    pub(super) fn stop_presentation_stream(&mut self, participant: Uuid) {
+        let Some(m) = self.members.get_mut(&participant) else { return };
+        let Some(rx) = m.presentation_rx.take() else { return };
+        self.media.remove(rx.media);
+        if let (Some(call), Some(api)) = (rx.call, m.link.api.clone()) {
+            api.do_send(CallRequest { call, command: CallCommand::Disconnect });
+        }
+        self.sync_media();
     }
 
     pub(super) fn is_presenting(&self, id: Uuid) -> bool {

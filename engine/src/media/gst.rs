@@ -178,8 +178,9 @@ impl GstMedia {
         let Some(media) = self.media.as_mut() else { return };
         for (id, m) in self.members.iter_mut() {
             let present = Self::present(m);
-            if m.state.presentation {
-                // Not a speaker: shown first while it lasts, never a viewer or a listener.
+            if m.state.presentation || m.state.presentation_viewer {
+                // Not a speaker: a presentation is shown first while it lasts and is never a
+                // viewer or a listener; a presentation stream only ever sees the presentation.
                 if present && !m.tracked {
                     media.request_keyframe(*id);
                 }
@@ -214,7 +215,7 @@ impl GstMedia {
         let by_id: HashMap<ParticipantId, Participant> = self
             .members
             .iter()
-            .filter(|(_, m)| m.tracked && !m.state.presentation)
+            .filter(|(_, m)| m.tracked && !m.state.presentation && !m.state.presentation_viewer)
             .map(|(id, m)| (*id, Self::layout_participant(*id, m)))
             .collect();
         let order: Vec<Participant> =
@@ -229,14 +230,24 @@ impl GstMedia {
             .collect();
 
         let loopback = self.loopback;
-        let feeds: Vec<ViewerFeed> = order
+        let separate = |id: &ParticipantId| self.members.get(id).is_some_and(|m| m.state.separate_presentation);
+        let mut feeds: Vec<ViewerFeed> = order
             .iter()
             .filter(|_| !loopback)
             .filter_map(|p| {
                 let layout = if p.role == Role::Guest { self.guest_layout } else { self.host_layout };
-                Some(ViewerFeed { viewer: p.id, assignment: assign(layout, &shown, p.id, &self.options), tier: media.tier_for(p.id)? })
+                let sees = if separate(&p.id) { &order } else { &shown };
+                Some(ViewerFeed { viewer: p.id, assignment: assign(layout, sees, p.id, &self.options), tier: media.tier_for(p.id)? })
             })
             .collect();
+        // Presentation streams: the presentation alone, full frame.
+        if let Some(presentation) = shown.first().filter(|p| self.members.get(&p.id).is_some_and(|m| m.state.presentation)) {
+            let alone = AssignOptions { overflow_indicator: false, ..self.options.clone() };
+            feeds.extend(self.members.iter().filter(|(_, m)| m.tracked && m.state.presentation_viewer).filter_map(|(id, _)| {
+                let assignment = assign(Layout::OneMainZeroPips, std::slice::from_ref(presentation), *id, &alone);
+                Some(ViewerFeed { viewer: *id, assignment, tier: media.tier_for(*id)? })
+            }));
+        }
         let video = EncoderPlan::build(feeds);
         if self.applied_video.as_ref() != Some(&video) {
             match media.set_assignments(&video) {
@@ -426,7 +437,7 @@ impl MediaHandle for GstMedia {
         let heard: Vec<(Participant, AudioLevel)> = self
             .members
             .iter()
-            .filter(|(_, m)| m.tracked && !m.state.presentation)
+            .filter(|(_, m)| m.tracked && !m.state.presentation && !m.state.presentation_viewer)
             .map(|(id, m)| (Self::layout_participant(*id, m), levels.get(id).copied().unwrap_or(AudioLevel::SILENCE)))
             .collect();
         self.measure_rates();

@@ -45,6 +45,12 @@ pub struct MemberMedia {
     /// Not a person but a presentation (a browser's screen share): shown in the main pane of
     /// everyone's layout while it lasts; it sees and hears nothing.
     pub presentation: bool,
+    /// Not a person but a participant's presentation stream (a `present: "receive"` call): sent
+    /// the presentation alone, full frame, while there is one.
+    pub presentation_viewer: bool,
+    /// This participant gets the presentation as a stream of its own, so it is left out of
+    /// their conference picture.
+    pub separate_presentation: bool,
     /// The remote holds the call: nothing is sent to it.
     pub on_hold: bool,
     /// What a participant who is not (yet) in the conference sees.
