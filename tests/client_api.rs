@@ -315,6 +315,13 @@ fn chat_video_mute_roles_dtmf_and_layout_through_the_client_api() {
     guest_events.wait("demoted", |e, d| e == "participant_update" && d["uuid"] == guest_id.as_str() && d["role"] == "guest");
     assert_eq!(api.post("conferences/chatroom/lock", Some(&guest), None, json!({})).0, 403);
 
+    // Spotlight: Hosts only; the roster carries when it was switched on.
+    assert_eq!(api.post(&p(&other_id, "spotlighton"), Some(&guest), None, json!({})).0, 403);
+    assert_eq!(api.post(&p(&other_id, "spotlighton"), Some(&host), None, json!({})).0, 200);
+    host_events.wait("Olga spotlit", |e, d| e == "participant_update" && d["uuid"] == other_id.as_str() && d["spotlight"].as_u64() > Some(0));
+    assert_eq!(api.post(&p(&other_id, "spotlightoff"), Some(&host), None, json!({})).0, 200);
+    host_events.wait("Olga's spotlight off", |e, d| e == "participant_update" && d["uuid"] == other_id.as_str() && d["spotlight"] == 0);
+
     // The Host removes Olga: her stream ends with a `disconnect` that says why.
     assert_eq!(api.post(&p(&other_id, "disconnect"), Some(&host), None, json!({})).0, 200);
     let bye = other_events.wait("Olga's disconnect", |e, _| e == "disconnect");

@@ -113,6 +113,8 @@ pub enum ParticipantAction {
     VideoUnmute,
     /// Host (`chair`) or Guest.
     Role(Role),
+    /// Spotlight on (shown first, for everyone) or off.
+    Spotlight(bool),
 }
 
 #[derive(Message)]
@@ -216,6 +218,15 @@ struct Member {
     video_muted: bool,
     /// The presentation as a stream of its own (a `present: "receive"` call).
     presentation_rx: Option<presentation::PresentationStream>,
+    /// When a Host put them in the spotlight (Unix seconds): spotlit participants are shown
+    /// first, in the order they were spotlit.
+    spotlight: Option<u64>,
+}
+
+/// A spotlight's time stamp: Unix seconds (Pexip's `spotlight`), kept apart for sub-second
+/// orders by the nanoseconds.
+fn spotlight_stamp() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64)
 }
 
 pub struct ConferenceActor {
@@ -320,6 +331,7 @@ impl ConferenceActor {
                     on_hold: m.status.on_hold,
                     screen,
                     separate_presentation: m.presentation_rx.as_ref().is_some_and(|r| r.call.is_some()),
+                    spotlight: m.spotlight,
                     ..MemberMedia::default()
                 };
                 (*id, state)
@@ -386,6 +398,7 @@ impl ConferenceActor {
             "service_type": self.service.service_type,
             "is_muted": self.is_muted(m),
             "is_video_muted": m.video_muted,
+            "spotlight": m.spotlight.map_or(0, |ns| ns / 1_000_000_000),
             "is_waiting": m.held || (m.status.role == Some(Role::Guest) && !self.chair_seen && self.service.service_type != "test_call"),
             "is_presenting": self.is_presenting(s.id),
             "is_streaming": false,
@@ -579,7 +592,7 @@ impl Handler<Join> for ConferenceActor {
         let addr = actor.start();
         self.by_dialog.insert(dialog, id);
         let held = self.locked && !bypass_lock;
-        self.members.insert(id, Member { link: MemberLink::sip(&addr), status, admin_muted: false, self_muted: false, held, avatar, call: None, video_muted: false, presentation_rx: None });
+        self.members.insert(id, Member { link: MemberLink::sip(&addr), status, admin_muted: false, self_muted: false, held, avatar, call: None, video_muted: false, presentation_rx: None, spotlight: None });
     }
 }
 
@@ -729,6 +742,9 @@ impl Handler<ParticipantCommand> for ConferenceActor {
             ParticipantAction::VideoMute | ParticipantAction::VideoUnmute => {
                 m.video_muted = msg.action == ParticipantAction::VideoMute;
             }
+            ParticipantAction::Spotlight(on) => {
+                m.spotlight = if on { Some(m.spotlight.unwrap_or_else(spotlight_stamp)) } else { None };
+            }
             ParticipantAction::Role(role) => {
                 tracing::info!(conference = %self.service.name, participant = %msg.id, role = role.as_str(), "role changed");
                 m.status.role = Some(role);
@@ -757,7 +773,7 @@ impl Handler<JoinApi> for ConferenceActor {
         // As for a SIP caller: only the host PIN bypasses the lock.
         let held = self.locked && !(msg.role == Role::Chair && !self.service.pin.is_empty());
         tracing::info!(conference = %self.service.name, participant = %id, role = msg.role.as_str(), "Client API participant joined");
-        self.members.insert(id, Member { link, status, admin_muted: false, self_muted: false, held, avatar: None, call: None, video_muted: false, presentation_rx: None });
+        self.members.insert(id, Member { link, status, admin_muted: false, self_muted: false, held, avatar: None, call: None, video_muted: false, presentation_rx: None, spotlight: None });
         self.check_hosts(ctx);
         self.sync_media();
         self.report();

@@ -557,6 +557,8 @@ impl Handler<ControlRequest> for NodeSupervisor {
                     "unlock" => Ok(ParticipantAction::Unlock),
                     "video_muted" => Ok(ParticipantAction::VideoMute),
                     "video_unmuted" => Ok(ParticipantAction::VideoUnmute),
+                    "spotlighton" => Ok(ParticipantAction::Spotlight(true)),
+                    "spotlightoff" => Ok(ParticipantAction::Spotlight(false)),
                     "role" => match msg.body.get("role").and_then(serde_json::Value::as_str).map(str::to_ascii_lowercase).as_deref() {
                         Some("chair" | "host") => Ok(ParticipantAction::Role(crate::participant::Role::Chair)),
                         Some("guest") => Ok(ParticipantAction::Role(crate::participant::Role::Guest)),

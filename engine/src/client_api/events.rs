@@ -41,7 +41,7 @@ pub fn client_participant(p: &Value) -> Value {
         "transfer_supported": "NO",
         "disconnect_supported": "YES",
         "buzz_time": 0,
-        "spotlight": 0,
+        "spotlight": p["spotlight"].as_u64().unwrap_or(0),
         "call_tag": "",
         "start_time": p["connect_time"],
     })

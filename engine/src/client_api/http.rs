@@ -295,11 +295,13 @@ async fn participant_action(
         "disconnect" => ("disconnect", true),
         "unlock" => ("unlock", false),
         "role" => ("role", false),
+        "spotlighton" => ("spotlighton", false),
+        "spotlightoff" => ("spotlightoff", false),
         "message" => return chat(&state, &g, Some(target), &body).await,
         "dtmf" => return dtmf(&state, &g, target, &body).await,
         "take_floor" => return super::calls::floor(&state, &g, target, true).await,
         "release_floor" => return super::calls::floor(&state, &g, target, false).await,
-        "spotlighton" | "spotlightoff" | "buzz" | "clearbuzz" | "transfer" => {
+        "buzz" | "clearbuzz" | "transfer" => {
             return fail(501, format!("{action} is not supported by this Conferencing Node yet"));
         }
         other => return fail(404, format!("Unknown participant request {other}")),

@@ -218,8 +218,9 @@ impl GstMedia {
             .filter(|(_, m)| m.tracked && !m.state.presentation && !m.state.presentation_viewer)
             .map(|(id, m)| (*id, Self::layout_participant(*id, m)))
             .collect();
-        let order: Vec<Participant> =
+        let mut order: Vec<Participant> =
             self.tracker.display_order().into_iter().filter_map(|id| by_id.get(&id).copied()).collect();
+        spotlight_first(&mut order, |id| self.members.get(&id).and_then(|m| m.state.spotlight));
         // What people see: a presentation first (the main pane), then the speakers.
         let shown: Vec<Participant> = self
             .members
@@ -339,6 +340,12 @@ impl GstMedia {
         Ok(())
     }
 
+}
+
+/// Moves spotlit participants to the front, earliest spotlight first; the rest keep their
+/// order (speaker order).
+fn spotlight_first(order: &mut [Participant], spotlight: impl Fn(ParticipantId) -> Option<u64>) {
+    order.sort_by_key(|p| spotlight(p.id).unwrap_or(u64::MAX));
 }
 
 impl MediaHandle for GstMedia {
@@ -502,6 +509,18 @@ impl MediaHandle for GstMedia {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn spotlit_participants_come_first_in_spotlight_order() {
+        let mut order: Vec<Participant> = [4, 1, 3, 2].map(Participant::new).to_vec();
+        let lit = |id: ParticipantId| match id.0 {
+            2 => Some(20),
+            3 => Some(10),
+            _ => None,
+        };
+        spotlight_first(&mut order, lit);
+        assert_eq!(order.iter().map(|p| p.id.0).collect::<Vec<_>>(), [3, 2, 4, 1]);
+    }
+
     use super::*;
 
     #[test]

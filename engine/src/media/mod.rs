@@ -51,6 +51,8 @@ pub struct MemberMedia {
     /// This participant gets the presentation as a stream of its own, so it is left out of
     /// their conference picture.
     pub separate_presentation: bool,
+    /// Put in the spotlight by a Host (when; earlier first): shown before everyone else.
+    pub spotlight: Option<u64>,
     /// The remote holds the call: nothing is sent to it.
     pub on_hold: bool,
     /// What a participant who is not (yet) in the conference sees.
