@@ -22,6 +22,8 @@ pub struct Baresip {
     /// Every event seen so far.
     pub seen: Vec<Value>,
     pub name: String,
+    /// Its SIP port on 127.0.0.1 (it answers calls by itself).
+    pub sip_port: u16,
     _dir: tempfile::TempDir,
 }
 
@@ -116,7 +118,7 @@ impl Baresip {
                 }
             }
         });
-        Baresip { child, ctrl, events, seen: Vec::new(), name: name.to_string(), _dir: dir }
+        Baresip { child, ctrl, events, seen: Vec::new(), name: name.to_string(), sip_port: sip, _dir: dir }
     }
 
     fn command(&mut self, command: &str, params: &str) {

@@ -286,8 +286,9 @@ fn chat_video_mute_roles_dtmf_and_layout_through_the_client_api() {
     // A Guest cannot change layouts or roles, or dial out; nothing changes.
     assert_eq!(api.post("conferences/chatroom/transform_layout", Some(&guest), None, json!({"transforms": {"layout": "2x2"}})).0, 403);
     assert_eq!(api.post(&p(&guest_id, "role"), Some(&guest), None, json!({"role": "chair"})).0, 403);
-    let (s, v) = api.post("conferences/chatroom/dial", Some(&host), None, json!({"destination": "sip:x@127.0.0.1"}));
-    assert_eq!(s, 501, "dial-out does not exist yet and says so: {v}");
+    assert_eq!(api.post("conferences/chatroom/dial", Some(&guest), None, json!({"destination": "sip:x@127.0.0.1"})).0, 403);
+    let (s, v) = api.post("conferences/chatroom/dial", Some(&host), None, json!({"destination": "tel:+1555"}));
+    assert_eq!(s, 400, "not a SIP address: {v}");
 
     // The Host changes the layout: everyone gets a `layout` event.
     assert_eq!(api.post("conferences/chatroom/transform_layout", Some(&host), None, json!({"transforms": {"layout": "4:0"}})).0, 200);

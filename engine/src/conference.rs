@@ -394,7 +394,7 @@ impl ConferenceActor {
             "destination_alias": s.destination_alias,
             "role": s.role.map(Role::as_str).unwrap_or("guest"),
             "protocol": s.protocol,
-            "call_direction": "in",
+            "call_direction": if s.outgoing { "out" } else { "in" },
             "service_type": self.service.service_type,
             "is_muted": self.is_muted(m),
             "is_video_muted": m.video_muted,
@@ -478,7 +478,7 @@ impl ConferenceActor {
             "display_name": s.display_name,
             "role": s.role.map(Role::as_str).unwrap_or("unknown"),
             "protocol": s.protocol.to_uppercase(),
-            "call_direction": "in",
+            "call_direction": if s.outgoing { "out" } else { "in" },
             "start_time": s.start_time,
             "end_time": end,
             "duration": duration,
@@ -588,11 +588,39 @@ impl Handler<Join> for ConferenceActor {
         let dialog = call.dialog;
         // Policy's `bypass_lock` lets a caller straight in.
         let (bypass_lock, avatar) = (call.policy.bypass_lock, call.policy.avatar.clone());
-        let actor = ParticipantActor::new(id, call, self.service.clone(), self.caps.clone(), ports, self.sip.clone(), ctx.address());
+        let actor = ParticipantActor::new(id, crate::participant::CallLeg::Incoming(call), self.service.clone(), self.caps.clone(), ports, self.sip.clone(), ctx.address());
         let addr = actor.start();
         self.by_dialog.insert(dialog, id);
         let held = self.locked && !bypass_lock;
         self.members.insert(id, Member { link: MemberLink::sip(&addr), status, admin_muted: false, self_muted: false, held, avatar, call: None, video_muted: false, presentation_rx: None, spotlight: None });
+    }
+}
+
+/// Call someone into this conference (dial-out); the new participant's id.
+#[derive(Message)]
+#[rtype(result = "Result<Uuid, CommandError>")]
+pub struct DialOut(pub crate::participant::DialRequest);
+
+impl Handler<DialOut> for ConferenceActor {
+    type Result = Result<Uuid, CommandError>;
+
+    fn handle(&mut self, DialOut(request): DialOut, ctx: &mut Context<Self>) -> Self::Result {
+        conference_admission(self.members.len(), self.service.participant_limit, false)
+            .map_err(|(status, reason)| CommandError::new(status, reason))?;
+        let id = Uuid::new_v4();
+        let ports = self.media.allocate(id).map_err(|e| CommandError::new(503, e.to_string()))?;
+        let status = ParticipantStatus::outgoing(id, &request);
+        let call = crate::participant::CallLeg::Outgoing { dial: request, tx: None };
+        let actor = ParticipantActor::new(id, call, self.service.clone(), self.caps.clone(), ports, self.sip.clone(), ctx.address());
+        let addr = actor.start();
+        self.members.insert(
+            id,
+            Member { link: MemberLink::sip(&addr), status, admin_muted: false, self_muted: false, held: false, avatar: None, call: None, video_muted: false, presentation_rx: None, spotlight: None },
+        );
+        self.check_hosts(ctx);
+        self.sync_media();
+        self.report();
+        Ok(id)
     }
 }
 

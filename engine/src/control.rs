@@ -68,6 +68,17 @@ async fn command(state: web::Data<ControlState>, req: HttpRequest, path: web::Pa
             Err(e) => return error(400, format!("The body is not JSON: {e}.")),
         }
     };
+    if kind == "participant" && action == "dial" {
+        let dial = match crate::dial::Dial::from_body(&body, None) {
+            Ok(d) => d,
+            Err(e) => return error(e.status, e.message),
+        };
+        return match state.supervisor.send(dial).await {
+            Ok(Ok(id)) => HttpResponse::Ok().json(json!({"status": "success", "data": crate::dial::Dial::answer(id)})),
+            Ok(Err(e)) => error(e.status, e.message),
+            Err(_) => error(503, "The Conferencing Node is shutting down."),
+        };
+    }
     let target = match kind.as_str() {
         "conference" => match id_field(&body, "conference_id") {
             Some(id) => ControlTarget::Conference(id),
@@ -75,7 +86,6 @@ async fn command(state: web::Data<ControlState>, req: HttpRequest, path: web::Pa
         },
         "participant" => match id_field(&body, "participant_id") {
             Some(id) => ControlTarget::Participant(id),
-            None if action == "dial" => ControlTarget::Participant(String::new()),
             None => return error(400, "participant_id is required."),
         },
         other => return error(404, format!("There are no {other} commands.")),

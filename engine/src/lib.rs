@@ -8,6 +8,7 @@ pub mod capacity;
 pub mod client_api;
 pub mod conference;
 pub mod control;
+pub mod dial;
 pub mod directory;
 pub mod dtmf_controls;
 pub mod host;

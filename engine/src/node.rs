@@ -346,7 +346,17 @@ impl NodeSupervisor {
     }
 
     /// The live conference of a service, started if there is none.
-    fn conference_for(&mut self, ctx: &mut Context<Self>, info: &ServiceInfo, globals: Globals) -> Option<Addr<ConferenceActor>> {
+    /// The service directory (for dial-out's alias look-up).
+    pub(crate) fn directory(&self) -> Option<ServiceDirectory> {
+        self.directory.clone()
+    }
+
+    /// A running conference by service name.
+    pub(crate) fn live_conference(&self, name: &str) -> Option<Addr<ConferenceActor>> {
+        self.conferences.get(name).filter(|e| e.addr.connected()).map(|e| e.addr.clone())
+    }
+
+    pub(crate) fn conference_for(&mut self, ctx: &mut Context<Self>, info: &ServiceInfo, globals: Globals) -> Option<Addr<ConferenceActor>> {
         let sip = self.sip.clone()?;
         let name = info.name.clone();
         Some(match self.conferences.get(&name) {
@@ -398,23 +408,6 @@ impl NodeSupervisor {
     }
 }
 
-/// The dialog an event is about.
-fn event_dialog(e: &Event) -> Option<DialogId> {
-    match e {
-        Event::NewInvite { dialog, .. }
-        | Event::ReInvite { dialog, .. }
-        | Event::Update { dialog, .. }
-        | Event::Ack { dialog, .. }
-        | Event::Cancelled { dialog, .. }
-        | Event::Bye { dialog }
-        | Event::Info { dialog, .. }
-        | Event::SessionRefreshed { dialog }
-        | Event::RefreshDue { dialog }
-        | Event::DialogTerminated { dialog, .. } => Some(*dialog),
-        Event::Options { dialog, .. } | Event::ResponseReceived { dialog, .. } | Event::TransactionTimeout { dialog, .. } => *dialog,
-    }
-}
-
 impl Actor for NodeSupervisor {
     type Context = Context<Self>;
 
@@ -433,7 +426,7 @@ impl Handler<SipEvent> for NodeSupervisor {
             let tokens = call_cost(offer.as_ref());
             return self.on_new_invite(ctx, IncomingCall { tx, dialog, from, offer, request, tokens, policy: Default::default() });
         }
-        let Some(dialog) = event_dialog(&event) else { return };
+        let Some(dialog) = Event::dialog(&event) else { return };
         let ended = matches!(event, Event::DialogTerminated { .. } | Event::Cancelled { .. });
         match self.routes.get(&dialog) {
             Some(Route::Conference(addr, _)) => addr.do_send(ConferenceDialogEvent { dialog, event }),
@@ -564,7 +557,7 @@ impl Handler<ControlRequest> for NodeSupervisor {
                         Some("guest") => Ok(ParticipantAction::Role(crate::participant::Role::Guest)),
                         _ => Err(CommandError::new(400, "role: must be chair or guest")),
                     },
-                    "dial" | "transfer" => not_yet(&msg.action),
+                    "transfer" => not_yet(&msg.action),
                     other => Err(CommandError::new(404, format!("There is no participant command \"{other}\"."))),
                 };
                 action.and_then(|action| {

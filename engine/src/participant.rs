@@ -39,6 +39,17 @@ pub struct IncomingCall {
     pub policy: crate::policy::CallPolicy,
 }
 
+/// How a participant's SIP call came about.
+pub enum CallLeg {
+    /// They called in.
+    Incoming(IncomingCall),
+    /// The conference dialled them (`dial`); the INVITE transaction once sent.
+    Outgoing { dial: dial_out::DialRequest, tx: Option<TransactionId> },
+}
+
+pub mod dial_out;
+pub use dial_out::DialRequest;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
     Chair,
@@ -80,6 +91,8 @@ pub struct ParticipantStatus {
     pub video_codec: Option<String>,
     pub tokens: i64,
     pub pin_attempts: u32,
+    /// The conference dialled them (Pexip's `call_direction: out`).
+    pub outgoing: bool,
 }
 
 /// Shown as `user@host` (Pexip's alias form).
@@ -118,6 +131,7 @@ impl ParticipantStatus {
             video_codec: None,
             tokens: 0,
             pin_attempts: 0,
+            outgoing: false,
         }
     }
 
@@ -150,6 +164,7 @@ impl ParticipantStatus {
             tokens: call.tokens,
             pin_attempts: 0,
             protocol: "sip",
+            outgoing: false,
         }
     }
 }
@@ -171,7 +186,7 @@ impl Drop for Guard {
 }
 
 pub struct ParticipantActor {
-    call: IncomingCall,
+    call: CallLeg,
     service: Arc<ServiceInfo>,
     caps: Arc<Capabilities>,
     sip: SipHandle,
@@ -209,7 +224,7 @@ pub struct Crash;
 impl ParticipantActor {
     pub fn new(
         id: Uuid,
-        call: IncomingCall,
+        call: CallLeg,
         service: Arc<ServiceInfo>,
         caps: Arc<Capabilities>,
         ports: MediaPorts,
@@ -219,7 +234,10 @@ impl ParticipantActor {
         let local = LocalSession::new(LocalSession::random_session_id(), ports.address, ports.audio, ports.video);
         // The service may narrow what this call negotiates (`call_type`, `max_callrate_in`).
         let caps = service.call_capabilities(&caps).map(Arc::new).unwrap_or(caps);
-        let status = ParticipantStatus::new(id, &call);
+        let status = match &call {
+            CallLeg::Incoming(c) => ParticipantStatus::new(id, c),
+            CallLeg::Outgoing { dial, .. } => ParticipantStatus::outgoing(id, dial),
+        };
         ParticipantActor {
             call,
             service,
@@ -316,7 +334,12 @@ impl Actor for ParticipantActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        if let Some(role) = self.call.policy.preauthenticated_role {
+        let call = match &self.call {
+            CallLeg::Incoming(c) => (c.policy.preauthenticated_role, c.offer.clone(), c.tx),
+            CallLeg::Outgoing { .. } => return self.dial(ctx),
+        };
+        let (preauthenticated, offer, tx) = call;
+        if let Some(role) = preauthenticated {
             // Policy vouched for the caller: no PIN entry.
             self.status.role = Some(role);
         } else if !needs_pin(&self.service) {
@@ -329,8 +352,7 @@ impl Actor for ParticipantActor {
                 }
             });
         }
-        let offer = self.call.offer.clone();
-        match self.answer(self.call.tx, offer.as_ref()) {
+        match self.answer(tx, offer.as_ref()) {
             Ok(()) => {
                 self.status.answered = true;
                 self.report();
@@ -395,10 +417,11 @@ impl Handler<Disconnect> for ParticipantActor {
     type Result = ();
 
     fn handle(&mut self, msg: Disconnect, ctx: &mut Context<Self>) {
-        if self.status.answered {
-            self.sip.bye(self.status.dialog);
-        } else {
-            self.sip.respond(self.call.tx, 480, Some("Disconnected"), None);
+        match &self.call {
+            _ if self.status.answered => self.sip.bye(self.status.dialog),
+            CallLeg::Incoming(c) => self.sip.respond(c.tx, 480, Some("Disconnected"), None),
+            CallLeg::Outgoing { tx: Some(tx), .. } => self.sip.cancel(*tx),
+            CallLeg::Outgoing { tx: None, .. } => {}
         }
         self.finish(ctx, msg.reason);
     }

@@ -246,7 +246,19 @@ async fn conference_action(
         return chat(&state, &g, None, &body).await;
     }
     if action == "dial" {
-        return fail(501, "Dial-out is not supported by this Conferencing Node yet");
+        if !is_host(&state, &g).await {
+            return fail(403, "Only a Host can do that");
+        }
+        let body: Value = serde_json::from_slice(&body).unwrap_or(json!({}));
+        let dial = match crate::dial::Dial::from_body(&body, Some(g.conference.clone())) {
+            Ok(d) => d,
+            Err(e) => return fail(e.status, e.message),
+        };
+        return match state.node.send(dial).await {
+            Ok(Ok(id)) => ok(json!([id])),
+            Ok(Err(e)) => fail(e.status, e.message),
+            Err(_) => fail(503, "The Conferencing Node is shutting down"),
+        };
     }
     let command = match action.as_str() {
         "lock" => "lock",

@@ -15,8 +15,9 @@ use actix::prelude::*;
 use rand::RngCore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
+use crate::sip::endpoint::OutgoingInvite;
 use crate::sip::{Body, DialogId, EndpointConfig, Event, Frame, Headers, Output, SipEndpoint, StreamFramer, TransactionId, Transport};
 
 /// A SIP event for the TU.
@@ -24,24 +25,42 @@ use crate::sip::{Body, DialogId, EndpointConfig, Event, Frame, Headers, Output, 
 #[rtype(result = "()")]
 pub struct SipEvent(pub Event);
 
+/// Where a dial-out's dialog events go, and the answer to the INVITE command.
+pub type InviteReply = oneshot::Sender<Result<(TransactionId, DialogId), String>>;
+
 /// A TU command for the endpoint.
 #[derive(Debug)]
 pub enum SipCommand {
     Respond { tx: TransactionId, status: u16, reason: Option<String>, headers: Headers, body: Option<Body> },
     Bye { dialog: DialogId },
+    /// Dial out: the dialog's events (responses, and everything after) go to `events`.
+    Invite { invite: Box<OutgoingInvite>, events: Recipient<SipEvent>, reply: InviteReply },
+    /// Gives up an INVITE we sent that has no final response yet.
+    Cancel { tx: TransactionId },
 }
 
 /// Where actors send [`SipCommand`]s. Cheap to clone; sending never blocks.
 #[derive(Clone, Debug)]
 pub struct SipHandle {
     tx: mpsc::UnboundedSender<SipCommand>,
+    /// The address in our Via and Contact (for From headers of calls we place).
+    local: SocketAddr,
 }
 
 impl SipHandle {
     /// A handle and the receiving end (for tests, or a custom driver).
     pub fn channel() -> (SipHandle, mpsc::UnboundedReceiver<SipCommand>) {
+        Self::channel_at(SocketAddr::from(([127, 0, 0, 1], 5060)))
+    }
+
+    fn channel_at(local: SocketAddr) -> (SipHandle, mpsc::UnboundedReceiver<SipCommand>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (SipHandle { tx }, rx)
+        (SipHandle { tx, local }, rx)
+    }
+
+    /// The address this node's SIP is reached at.
+    pub fn local(&self) -> SocketAddr {
+        self.local
     }
 
     pub fn respond(&self, tx: TransactionId, status: u16, reason: Option<&str>, body: Option<Body>) {
@@ -55,6 +74,22 @@ impl SipHandle {
 
     pub fn bye(&self, dialog: DialogId) {
         let _ = self.tx.send(SipCommand::Bye { dialog });
+    }
+
+    /// Sends an INVITE; the transaction and dialog ids come back on the returned channel, the
+    /// dialog's events go to `events` (not to the node).
+    pub fn invite(&self, invite: OutgoingInvite, events: Recipient<SipEvent>) -> oneshot::Receiver<Result<(TransactionId, DialogId), String>> {
+        let (reply, rx) = oneshot::channel();
+        if let Err(mpsc::error::SendError(SipCommand::Invite { reply, .. })) =
+            self.tx.send(SipCommand::Invite { invite: Box::new(invite), events, reply })
+        {
+            let _ = reply.send(Err("the SIP driver has stopped".into()));
+        }
+        rx
+    }
+
+    pub fn cancel(&self, tx: TransactionId) {
+        let _ = self.tx.send(SipCommand::Cancel { tx });
     }
 }
 
@@ -90,7 +125,7 @@ enum Internal {
 /// Starts the driver on the current actix/tokio runtime. `advertise` is the address written in
 /// Via and Contact (the bound one, unless it is unspecified).
 pub fn start(sockets: SipSockets, advertise: SocketAddr, events: Recipient<SipEvent>) -> SipHandle {
-    let (handle, commands) = SipHandle::channel();
+    let (handle, commands) = SipHandle::channel_at(advertise);
     let mut cfg = EndpointConfig::new(advertise);
     cfg.rng_seed = rand::rngs::OsRng.next_u64();
     let endpoint = SipEndpoint::new(cfg);
@@ -105,13 +140,15 @@ struct Driver {
     conns: HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>>,
     connecting: HashMap<SocketAddr, Vec<Vec<u8>>>,
     internal: mpsc::UnboundedSender<Internal>,
+    /// Dial-out dialogs: their events go straight to the participant that placed the call.
+    direct: HashMap<DialogId, Recipient<SipEvent>>,
 }
 
 async fn run(ep: SipEndpoint, sockets: SipSockets, events: Recipient<SipEvent>, mut commands: mpsc::UnboundedReceiver<SipCommand>) {
     let (itx, mut irx) = mpsc::unbounded_channel();
     let SipSockets { udp, tcp, local } = sockets;
     tracing::info!(%local, "SIP listening on UDP and TCP");
-    let mut d = Driver { ep, udp, events, conns: HashMap::new(), connecting: HashMap::new(), internal: itx };
+    let mut d = Driver { ep, udp, events, conns: HashMap::new(), connecting: HashMap::new(), internal: itx, direct: HashMap::new() };
     let mut buf = vec![0u8; 65536];
     loop {
         d.flush().await;
@@ -167,6 +204,15 @@ impl Driver {
             }
             SipCommand::Respond { tx, status, reason: None, headers, body } => self.ep.respond(now, tx, status, headers, body),
             SipCommand::Bye { dialog } => self.ep.send_bye(now, dialog),
+            SipCommand::Cancel { tx } => self.ep.send_cancel(now, tx),
+            SipCommand::Invite { invite, events, reply } => {
+                let sent = self.ep.send_invite(now, *invite);
+                if let Ok((_, dialog)) = &sent {
+                    self.direct.insert(*dialog, events);
+                }
+                let _ = reply.send(sent.map_err(|e| e.to_string()));
+                Ok(())
+            }
         };
         if let Err(e) = r {
             tracing::debug!(error = %e, "SIP command not carried out");
@@ -176,7 +222,18 @@ impl Driver {
     async fn flush(&mut self) {
         while let Some(out) = self.ep.poll_output() {
             match out {
-                Output::Event(e) => self.events.do_send(SipEvent(e)),
+                Output::Event(e) => {
+                    let direct = e.dialog().and_then(|d| self.direct.get(&d));
+                    if let Some(to) = direct {
+                        let to = to.clone();
+                        if let Event::DialogTerminated { dialog, .. } = &e {
+                            self.direct.remove(dialog);
+                        }
+                        to.do_send(SipEvent(e));
+                    } else {
+                        self.events.do_send(SipEvent(e));
+                    }
+                }
                 Output::Transmit { to, transport: Transport::Udp, bytes } => {
                     if let Err(e) = self.udp.send_to(&bytes, to).await {
                         tracing::debug!(%to, error = %e, "UDP send failed");

@@ -90,6 +90,25 @@ pub enum Event {
     DialogTerminated { dialog: DialogId, reason: TerminationReason },
 }
 
+impl Event {
+    /// The dialog the event is about, if any.
+    pub fn dialog(&self) -> Option<DialogId> {
+        match self {
+            Event::NewInvite { dialog, .. }
+            | Event::ReInvite { dialog, .. }
+            | Event::Update { dialog, .. }
+            | Event::Ack { dialog, .. }
+            | Event::Cancelled { dialog, .. }
+            | Event::Bye { dialog }
+            | Event::Info { dialog, .. }
+            | Event::SessionRefreshed { dialog }
+            | Event::RefreshDue { dialog }
+            | Event::DialogTerminated { dialog, .. } => Some(*dialog),
+            Event::Options { dialog, .. } | Event::ResponseReceived { dialog, .. } | Event::TransactionTimeout { dialog, .. } => *dialog,
+        }
+    }
+}
+
 /// A TU command that cannot be carried out.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum EndpointError {
