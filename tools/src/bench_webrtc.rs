@@ -24,7 +24,8 @@
 //! starts its own `convene up` (the `convene` binary next to this one, a temp data dir) and makes
 //! its VMRs through the Management API. `--client-api URL` uses a running node instead: its VMRs
 //! `bench-webrtc-latency` and `bench-webrtc-room<N>` must exist, or be made with `--manager URL`
-//! (and `CONVENE_ADMIN_PASSWORD`); node CPU and RSS need `--node-pid`.
+//! (and `CONVENE_ADMIN_PASSWORD`); node CPU and RSS need `--node-pid`. `CONVENE_LOG` is passed on
+//! to the node it starts (default: errors only).
 
 use std::net::UdpSocket;
 use std::path::PathBuf;
@@ -128,7 +129,8 @@ fn start() -> Server {
         .env("CONVENE_SIP", format!("127.0.0.1:{sip}"))
         .env("CONVENE_CLIENT_API", format!("127.0.0.1:{client}"))
         .env("CONVENE_ADMIN_PASSWORD", PASSWORD)
-        .env("CONVENE_LOG", "error")
+        // The node's logs: errors only, unless CONVENE_LOG says otherwise.
+        .env("CONVENE_LOG", std::env::var("CONVENE_LOG").unwrap_or_else(|_| "error".into()))
         .env_remove("DATABASE_URL")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
