@@ -1,7 +1,8 @@
 //! Dial-out from a conference to real SIP endpoints (baresip, which answers by itself): through
-//! the Client API's `dial` by a Host and through the Management API's `participant/dial` by
-//! alias. The callee joins the conference with media both ways, shows in the roster and the
-//! Status API as an outgoing call, and is hung up on when a Host disconnects them.
+//! the Client API's `dial` by a Host, through the Management API's `participant/dial` by
+//! alias, and through the dashboard's live status page. The callee joins the conference with
+//! media both ways, shows in the roster and the Status API as an outgoing call, and is hung up on
+//! when a Host disconnects them.
 
 use std::time::{Duration, Instant};
 
@@ -96,4 +97,149 @@ fn a_host_dials_a_sip_endpoint_in_and_the_management_api_dials_another() {
     wait_for("the room gone", 20, || !participants(&http, &up.base).iter().any(|p| p["id"] == id.as_str()));
     desk.hangup();
     wait_for("the desk gone", 20, || !participants(&http, &up.base).iter().any(|p| p["id"] == desk_id.as_str()));
+}
+
+#[test]
+fn an_automatic_participant_is_dialled_when_the_conference_starts_and_hung_up_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let sip = format!("127.0.0.1:{}", free_port());
+    let mut up = Convene::start("up", &dir.path().join("data"), &[("CONVENE_SIP", &sip), ("CONVENE_ADMIN_PASSWORD", PW)]);
+    up.wait_listening();
+    let http = Client::new();
+    let config = format!("{}/api/admin/configuration/v1", up.base);
+    let r = http
+        .post(format!("{config}/conference/"))
+        .basic_auth("admin", Some(PW))
+        .json(&json!({"name": "ADP Room", "aliases": [{"alias": "adproom"}]}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let room_uri = r.headers()["location"].to_str().unwrap().to_string();
+    let room_uri = room_uri[room_uri.find("/api/").unwrap()..].to_string();
+    let mut recorder = Baresip::start("recorder", "opus/48000/2", "");
+    let r = http
+        .post(format!("{config}/automatic_participant/"))
+        .basic_auth("admin", Some(PW))
+        .json(&json!({"alias": format!("sip:recorder@127.0.0.1:{}", recorder.sip_port), "conference": [room_uri], "role": "guest",
+                      "remote_display_name": "Recorder", "protocol": "sip", "keep_conference_alive": "keep_conference_alive_never"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201, "{}", r.text().unwrap_or_default());
+
+    // A caller starts the conference: the recorder is dialled.
+    let mut caller = Baresip::start("caller", "opus/48000/2", "");
+    caller.dial(&format!("sip:adproom@{sip}"));
+    caller.wait(20, "CALL_ESTABLISHED", None);
+    recorder.wait(20, "CALL_ESTABLISHED", None);
+    wait_for("the recorder in the conference", 20, || {
+        participants(&http, &up.base).iter().any(|p| p["display_name"] == "Recorder" && p["call_direction"] == "out")
+    });
+    // The caller leaves: only the recorder (keep_conference_alive_never) remains, so it is hung
+    // up on and the conference ends.
+    caller.hangup();
+    recorder.wait(20, "CALL_CLOSED", None);
+    wait_for("the conference to end", 20, || {
+        let r = http.get(format!("{}/api/admin/status/v1/conference/", up.base)).basic_auth("admin", Some(PW)).send().unwrap();
+        r.json::<Value>().unwrap()["objects"].as_array().is_some_and(|o| o.is_empty())
+    });
+}
+
+/// The value of cookie `name` among a response's `Set-Cookie` headers, as `name=value`.
+fn cookie(r: &reqwest::blocking::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .and_then(|c| c.split(';').next())
+        .map(str::to_string)
+}
+
+/// The dashboard's live status page: a SIP caller makes the sample VMR live, the administrator
+/// dials a second endpoint into it with the conference's dial-out form, and it answers and shows
+/// as an outgoing call. An empty destination and one the node refuses are shown on the form.
+#[test]
+fn the_live_status_page_dials_a_sip_endpoint_into_a_conference_in_progress() {
+    let dir = tempfile::tempdir().unwrap();
+    let sip_port = free_port();
+    let sip = format!("127.0.0.1:{sip_port}");
+    let mut up = Convene::start("up", &dir.path().join("data"), &[("CONVENE_SIP", &sip), ("CONVENE_ADMIN_PASSWORD", PW)]);
+    up.wait_listening();
+    let base = up.base.clone();
+    let http = Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let vms = format!("{base}/api/admin/status/v1/worker_vm/");
+    up.wait_for(30, "the node to report", |_| {
+        http.get(&vms).basic_auth("admin", Some(PW)).send().ok().and_then(|r| r.json::<Value>().ok()).is_some_and(|v| v["objects"][0]["name"] == "node1")
+    });
+
+    // Someone calls the sample VMR: its conference is live.
+    let mut caller = Baresip::start("caller", "opus/48000/2", "");
+    caller.dial(&format!("sip:meet@127.0.0.1:{sip_port}"));
+    caller.wait(20, "CALL_ESTABLISHED", None);
+    let mut conference = String::new();
+    wait_for("the conference in the Status API", 20, || {
+        let r = http.get(format!("{base}/api/admin/status/v1/conference/")).basic_auth("admin", Some(PW)).send().unwrap();
+        let v: Value = r.json().unwrap_or(Value::Null);
+        let found = v["objects"].as_array().into_iter().flatten().find(|c| c["name"] == "Sample VMR").and_then(|c| c["id"].as_str());
+        conference = found.unwrap_or_default().to_string();
+        !conference.is_empty()
+    });
+
+    // Log in; the live page has a dial-out form on the conference.
+    let r = http.post(format!("{base}/admin/login")).form(&[("username", "admin"), ("password", PW)]).send().unwrap();
+    assert_eq!(r.status().as_u16(), 303, "log in");
+    let session = cookie(&r, "convene_session").expect("session cookie");
+    let page = |cookies: &str| {
+        let r = http.get(format!("{base}/admin/status")).header(reqwest::header::COOKIE, cookies).send().unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        // (The dashboard escapes `/` as `&#x2f;`.)
+        r.text().unwrap().replace("&#x2f;", "/")
+    };
+    let html = page(&session);
+    assert!(html.contains(&format!("id=\"dial-{conference}\"")), "a dial-out form on the live conference");
+    let at = html.find("name=\"csrf_token\" value=\"").expect("a CSRF token") + 25;
+    let csrf = html[at..at + html[at..].find('"').unwrap()].to_string();
+    let dial = |form: &[(&str, &str)]| {
+        let mut pairs = vec![("csrf_token", csrf.as_str()), ("conference_id", conference.as_str())];
+        pairs.extend_from_slice(form);
+        http.post(format!("{base}/admin/status/conference/dial")).header(reqwest::header::COOKIE, &session).form(&pairs).send().unwrap()
+    };
+
+    // Mistakes are shown on the form, with what was typed.
+    let r = dial(&[("destination", " "), ("remote_display_name", "Front Desk"), ("role", "chair")]);
+    assert_eq!(r.status().as_u16(), 400);
+    let html = r.text().unwrap();
+    assert!(html.contains("role=\"alert\">Enter the address to call, such as sip:alice@example.com."), "{html}");
+    assert!(html.contains("value=\"Front Desk\"") && html.contains("<h1>Live status</h1>"));
+    let r = dial(&[("destination", "sips:desk@127.0.0.1"), ("role", "chair")]);
+    assert_eq!(r.status().as_u16(), 400);
+    let html = r.text().unwrap();
+    assert!(html.contains("The Conferencing Node could not dial sips:desk@127.0.0.1: destination: sips (SIP over TLS) is not supported yet."), "{html}");
+
+    // Dial a room system in as a Host.
+    let mut desk = Baresip::start("desk", "PCMU/8000/1", "");
+    let destination = format!("sip:desk@127.0.0.1:{}", desk.sip_port);
+    let r = dial(&[("destination", destination.as_str()), ("remote_display_name", "Front Desk"), ("role", "chair")]);
+    assert_eq!((r.status().as_u16(), r.headers()["location"].to_str().unwrap()), (303, "/admin/status"));
+    let flash = cookie(&r, "convene_flash").expect("a message for the next page");
+    let html = page(&format!("{session}; {flash}"));
+    let message = format!("Dialling Front Desk ({destination}) into “Sample VMR” as a Host.");
+    assert!(html.contains(&message), "{message} on the page");
+    desk.wait(20, "CALL_ESTABLISHED", None);
+    let mut seen = None;
+    wait_for("the dialled desk in the Status API", 20, || {
+        seen = participants(&http, &base).into_iter().find(|p| p["display_name"] == "Front Desk");
+        seen.is_some()
+    });
+    let p = seen.unwrap();
+    assert_eq!(
+        (p["call_direction"].as_str(), p["role"].as_str(), p["conference"].as_str(), p["protocol"].as_str()),
+        (Some("out"), Some("chair"), Some("Sample VMR"), Some("sip")),
+        "{p}"
+    );
+    wait_for("the desk on the live page", 20, || page(&session).contains("Front Desk"));
+
+    desk.hangup();
+    caller.hangup();
+    wait_for("everyone gone", 20, || participants(&http, &base).is_empty());
 }

@@ -1200,9 +1200,21 @@ pub fn service_by_alias_is_case_insensitive(db: &Db) {
     let c_id = id(&c);
     let other = create(db, &CONFERENCE, json!({"name": "Lookup other", "aliases": ["meet.bobby@example.com"]}));
     for alias in ["Meet.Bob@Example.com", "meet.bob@example.com", "MEET.BOB@EXAMPLE.COM", "ärger@EXAMPLE.com", "ÄRGER@example.com", "4242"] {
-        let found = ok("lookup", config::service_by_alias(db, alias)).unwrap_or_else(|| panic!("{alias} finds Lookup VMR"));
+        let mut found = ok("lookup", config::service_by_alias(db, alias)).unwrap_or_else(|| panic!("{alias} finds Lookup VMR"));
+        // Beside the API object, what a node needs to dial its automatic participants.
+        let details = found.as_object_mut().unwrap().remove("automatic_participant_details");
+        assert_eq!(details, Some(json!([])), "{alias}");
         assert_eq!(found, get(db, &CONFERENCE, c_id), "{alias}");
     }
+    let adp = create(
+        db,
+        &AUTOMATIC_PARTICIPANT,
+        json!({"alias": "sip:rec@10.0.0.9", "conference": [c["resource_uri"]], "keep_conference_alive": "keep_conference_alive_never"}),
+    );
+    let found = ok("lookup", config::service_by_alias(db, "4242")).unwrap();
+    assert_eq!(found["automatic_participants"], json!([adp["resource_uri"]]));
+    let details = found["automatic_participant_details"].as_array().unwrap();
+    assert_eq!((details.len(), &details[0]["alias"], &details[0]["keep_conference_alive"]), (1, &json!("sip:rec@10.0.0.9"), &json!("keep_conference_alive_never")));
     assert_eq!(ok("lookup", config::service_by_alias(db, "MEET.BOBBY@example.com")).map(|v| id(&v)), Some(id(&other)));
     for alias in ["meet.bob", "meet.bob@example.co", "", "%", "Meet_Bob@Example.com", "meet.bob%", "424", "42424"] {
         assert!(ok("lookup", config::service_by_alias(db, alias)).is_none(), "{alias:?} should find nothing");

@@ -22,6 +22,7 @@ use crate::sdp::{Capabilities, NegotiatedSession};
 use crate::sip::{DialogId, Event};
 use crate::transport::SipHandle;
 
+mod automatic;
 mod calls;
 mod presentation;
 pub use presentation::Floor;
@@ -221,6 +222,26 @@ struct Member {
     /// When a Host put them in the spotlight (Unix seconds): spotlit participants are shown
     /// first, in the order they were spotlit.
     spotlight: Option<u64>,
+    /// Dialled automatically when the conference started, and whether they keep it alive.
+    automatic: Option<crate::routing::KeepAlive>,
+}
+
+impl Member {
+    fn new(link: MemberLink, status: ParticipantStatus, held: bool) -> Member {
+        Member {
+            link,
+            status,
+            admin_muted: false,
+            self_muted: false,
+            held,
+            avatar: None,
+            call: None,
+            video_muted: false,
+            presentation_rx: None,
+            spotlight: None,
+            automatic: None,
+        }
+    }
 }
 
 /// A spotlight's time stamp: Unix seconds (Pexip's `spotlight`), kept apart for sub-second
@@ -520,6 +541,7 @@ impl Actor for ConferenceActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         tracing::info!(conference = %self.service.name, id = %self.id, "conference started");
         self.media.start_events(ctx.address().recipient());
+        self.dial_automatic(ctx);
         ctx.run_interval(TICK, |act, _| {
             act.media.tick();
             let stage = act.media.stage();
@@ -592,7 +614,9 @@ impl Handler<Join> for ConferenceActor {
         let addr = actor.start();
         self.by_dialog.insert(dialog, id);
         let held = self.locked && !bypass_lock;
-        self.members.insert(id, Member { link: MemberLink::sip(&addr), status, admin_muted: false, self_muted: false, held, avatar, call: None, video_muted: false, presentation_rx: None, spotlight: None });
+        let mut member = Member::new(MemberLink::sip(&addr), status, held);
+        member.avatar = avatar;
+        self.members.insert(id, member);
     }
 }
 
@@ -601,10 +625,15 @@ impl Handler<Join> for ConferenceActor {
 #[rtype(result = "Result<Uuid, CommandError>")]
 pub struct DialOut(pub crate::participant::DialRequest);
 
-impl Handler<DialOut> for ConferenceActor {
-    type Result = Result<Uuid, CommandError>;
-
-    fn handle(&mut self, DialOut(request): DialOut, ctx: &mut Context<Self>) -> Self::Result {
+impl ConferenceActor {
+    /// Places a call from this conference (dial-out); `automatic` for an automatically dialled
+    /// participant. Returns the new participant's id.
+    pub(crate) fn place_call(
+        &mut self,
+        ctx: &mut Context<Self>,
+        request: crate::participant::DialRequest,
+        automatic: Option<crate::routing::KeepAlive>,
+    ) -> Result<Uuid, CommandError> {
         conference_admission(self.members.len(), self.service.participant_limit, false)
             .map_err(|(status, reason)| CommandError::new(status, reason))?;
         let id = Uuid::new_v4();
@@ -613,10 +642,9 @@ impl Handler<DialOut> for ConferenceActor {
         let call = crate::participant::CallLeg::Outgoing { dial: request, tx: None };
         let actor = ParticipantActor::new(id, call, self.service.clone(), self.caps.clone(), ports, self.sip.clone(), ctx.address());
         let addr = actor.start();
-        self.members.insert(
-            id,
-            Member { link: MemberLink::sip(&addr), status, admin_muted: false, self_muted: false, held: false, avatar: None, call: None, video_muted: false, presentation_rx: None, spotlight: None },
-        );
+        let mut member = Member::new(MemberLink::sip(&addr), status, false);
+        member.automatic = automatic;
+        self.members.insert(id, member);
         self.check_hosts(ctx);
         self.sync_media();
         self.report();
@@ -721,6 +749,7 @@ impl Handler<ParticipantGone> for ConferenceActor {
             ctx.stop();
             return;
         }
+        self.end_if_only_automatic();
         self.check_hosts(ctx);
         self.sync_media();
         self.report();
@@ -801,7 +830,7 @@ impl Handler<JoinApi> for ConferenceActor {
         // As for a SIP caller: only the host PIN bypasses the lock.
         let held = self.locked && !(msg.role == Role::Chair && !self.service.pin.is_empty());
         tracing::info!(conference = %self.service.name, participant = %id, role = msg.role.as_str(), "Client API participant joined");
-        self.members.insert(id, Member { link, status, admin_muted: false, self_muted: false, held, avatar: None, call: None, video_muted: false, presentation_rx: None, spotlight: None });
+        self.members.insert(id, Member::new(link, status, held));
         self.check_hosts(ctx);
         self.sync_media();
         self.report();

@@ -84,6 +84,54 @@ pub struct ServiceInfo {
     pub max_callrate_in: Option<u64>,
     /// `video` (default), `video-only` or `audio` (calls get no video).
     pub call_type: String,
+    /// Dialled when the conference starts.
+    pub automatic_participants: Vec<AutomaticParticipant>,
+}
+
+/// Whether an automatically dialled participant keeps its conference going
+/// (`keep_conference_alive`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepAlive {
+    /// The conference lasts while they are in it, even alone.
+    Always,
+    /// They count only if there are several such (the default).
+    IfMultiple,
+    /// When only automatic participants of this kind remain, they are disconnected.
+    Never,
+}
+
+/// A participant a conference dials when it starts (`automatic_participant`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutomaticParticipant {
+    pub destination: String,
+    pub display_name: String,
+    /// `chair` or `guest`.
+    pub role: String,
+    pub protocol: String,
+    pub keep_alive: KeepAlive,
+}
+
+impl AutomaticParticipant {
+    /// From a stored `automatic_participant` (`alias`) or a policy result's entry
+    /// (`remote_alias`).
+    fn from_json(v: &Value) -> Option<AutomaticParticipant> {
+        let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").trim().to_string();
+        let destination = Some(s("alias")).filter(|a| !a.is_empty()).unwrap_or_else(|| s("remote_alias"));
+        if destination.is_empty() {
+            return None;
+        }
+        Some(AutomaticParticipant {
+            destination,
+            display_name: s("remote_display_name"),
+            role: if s("role") == "chair" { "chair".into() } else { "guest".into() },
+            protocol: Some(s("protocol")).filter(|p| !p.is_empty()).unwrap_or_else(|| "sip".into()),
+            keep_alive: match s("keep_conference_alive").as_str() {
+                "keep_conference_alive" => KeepAlive::Always,
+                "keep_conference_alive_never" => KeepAlive::Never,
+                _ => KeepAlive::IfMultiple,
+            },
+        })
+    }
 }
 
 impl ServiceInfo {
@@ -106,6 +154,15 @@ impl ServiceInfo {
             max_callrate_out: v.get("max_callrate_out").and_then(Value::as_u64).filter(|k| *k > 0),
             max_callrate_in: v.get("max_callrate_in").and_then(Value::as_u64).filter(|k| *k > 0),
             call_type: s("call_type"),
+            // The database's details, or a policy result's objects.
+            automatic_participants: [v.get("automatic_participant_details"), v.get("automatic_participants")]
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_array)
+                .flatten()
+                .filter(|a| a.is_object())
+                .filter_map(AutomaticParticipant::from_json)
+                .collect(),
         }
     }
 
@@ -262,6 +319,16 @@ mod tests {
         let s = ServiceInfo::from_json(&c);
         assert_eq!((s.locked, s.max_callrate_out), (true, Some(512)));
         assert_eq!(ServiceInfo::from_json(&json!({"max_callrate_out": 0})).max_callrate_out, None);
+
+        // Automatic participants: stored details, or a policy's objects; references are skipped.
+        let adps = ServiceInfo::from_json(&json!({
+            "automatic_participants": ["/api/admin/configuration/v1/automatic_participant/1/", {"remote_alias": "sip:p@h", "role": "chair"}],
+            "automatic_participant_details": [{"alias": "sip:a@h", "keep_conference_alive": "keep_conference_alive_never", "remote_display_name": "A"}],
+        }))
+        .automatic_participants;
+        assert_eq!(adps.len(), 2);
+        assert_eq!((adps[0].destination.as_str(), adps[0].keep_alive, adps[0].display_name.as_str()), ("sip:a@h", KeepAlive::Never, "A"));
+        assert_eq!((adps[1].destination.as_str(), adps[1].role.as_str(), adps[1].keep_alive), ("sip:p@h", "chair", KeepAlive::IfMultiple));
 
         // call_type and max_callrate_in shape each call's SDP answer.
         let base = crate::sdp::Capabilities::default();

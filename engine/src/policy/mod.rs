@@ -23,8 +23,10 @@
 //! `max_callrate_out` caps the video bitrate the conference sends, `max_callrate_in` becomes the
 //! `b=AS` line of each call's SDP answer and `call_type: audio` refuses video in it (see
 //! `routing::ServiceInfo::call_capabilities`); `participant_limit`, PINs, `allow_guests`, views,
-//! `mute_all_guests` and `enable_overlay_text` apply as they do from the database. Read but not
-//! applied yet: `automatic_participants` (no dial-out), `ivr_theme_name` and the other object names.
+//! `mute_all_guests` and `enable_overlay_text` apply as they do from the database, and
+//! `automatic_participants` (objects with `remote_alias`, `role`, `keep_conference_alive`, ...) are
+//! dialled when the conference starts. Read but not applied yet: `ivr_theme_name` and the other
+//! object names.
 //!
 //! The decisions after each step are pure functions (unit-tested here); [`decide_service`] and
 //! [`decide_participant`] are the async glue the node runs off its actors' threads.

@@ -249,7 +249,18 @@ pub fn service_by_alias(db: &Db, alias: &str) -> Result<Option<Value>> {
             .optional())?;
         let Some(Some(conference_id)) = owner else { return Ok(None) };
         let Some(row) = find(conn, &CONFERENCE, conference_id)? else { return Ok(None) };
-        Ok(Some(render(conn, &CONFERENCE, vec![row])?.remove(0)))
+        let mut service = render(conn, &CONFERENCE, vec![row])?.remove(0);
+        // What a conferencing node needs to dial them when the conference starts (the API
+        // object keeps `automatic_participants` as references).
+        let mut details = Vec::new();
+        for uri in service["automatic_participants"].as_array().cloned().unwrap_or_default() {
+            let id = uri.as_str().and_then(|u| u.trim_end_matches('/').rsplit('/').next()).and_then(|i| i.parse::<i64>().ok());
+            if let Some(row) = id.map(|id| find(conn, &resources::AUTOMATIC_PARTICIPANT, id)).transpose()?.flatten() {
+                details.push(object(&resources::AUTOMATIC_PARTICIPANT, &row)?);
+            }
+        }
+        service["automatic_participant_details"] = Value::Array(details);
+        Ok(Some(service))
     })
 }
 
