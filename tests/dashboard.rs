@@ -2,7 +2,8 @@
 //! fresh data directory and runs `tests/e2e/dashboard.mjs` (Playwright) against it: log in, create,
 //! list, search, edit and delete a VMR, a PIN error shown next to its field, and the live status
 //! page at phone width, where a call reported by a simulated Conferencing Node must appear by
-//! itself and the Lock button must reach that node (screenshot kept under
+//! itself, the Lock button must reach that node, and the sample VMR's dial-out form must keep what
+//! is typed through live updates, show the node's refusal and reach it too (screenshots kept under
 //! `target/<profile>/e2e-screenshots/`, or at `$DASHBOARD_SCREENSHOT`).
 //!
 //! Needs the `convene` binary built first (`cargo build --workspace --bins`, as scripts/test.sh

@@ -4,7 +4,8 @@
 // of the phone-width status page screenshot; more screenshots are written next to it), and
 // optionally CHROMIUM (default /usr/bin/chromium) and NODE_SECRET (the management node's node
 // secret: with it, a simulated Conferencing Node reports a call, which must appear on the open
-// status page by itself, and the Lock button's command must reach that node). Exits 0 when every
+// status page by itself, the Lock button's command must reach that node, and the sample VMR's
+// dial-out form must keep what is typed through live updates and reach it too). Exits 0 when every
 // step passed.
 //
 // Run by `cargo test -p convene-tests --test dashboard`, or by hand:
@@ -48,9 +49,12 @@ const fakeNode = createServer((req, res) => {
   let body = '';
   req.on('data', (c) => { body += c; });
   req.on('end', () => {
-    commands.push({ path: req.url, secret: req.headers['x-convene-node-secret'], body: body ? JSON.parse(body) : null });
-    res.writeHead(200, { 'Content-Type': 'application/json' });
-    res.end('{"status":"success"}');
+    const command = { path: req.url, secret: req.headers['x-convene-node-secret'], body: body ? JSON.parse(body) : null };
+    commands.push(command);
+    // Like a node, a dial-out to an address it cannot resolve is refused with the reason.
+    const bad = /bad/.test(command.body?.destination || '');
+    res.writeHead(bad ? 400 : 200, { 'Content-Type': 'application/json' });
+    res.end(bad ? '{"status":"error","error":"destination: cannot resolve bad.example"}' : '{"status":"success"}');
   });
 });
 await new Promise((resolve) => fakeNode.listen(0, '127.0.0.1', resolve));
@@ -240,6 +244,64 @@ try {
     if (SHOT) await page.setViewportSize({ width: 1280, height: 900 });
     if (SHOT) await page.screenshot({ path: shot('desktop'), fullPage: true });
     if (SHOT) await page.setViewportSize({ width: 390, height: 844 });
+
+    step('dial out from the sample VMR at phone width; what is typed survives live updates');
+    const lockedCall = { id: conferenceId, name: 'E2E live call', service_type: 'conference', is_locked: true, guests_muted: false, start_time: startTime };
+    const vmrId = `${conferenceId}-vmr`;
+    const vmrCall = { id: vmrId, name: 'Sample VMR', service_type: 'conference', is_locked: false, guests_muted: false, start_time: startTime };
+    const carol = (muted) => ({ id: `${vmrId}-p1`, conference: 'Sample VMR', display_name: 'Carol Caller', protocol: 'sip', role: 'guest', is_muted: muted, connect_time: startTime });
+    await reportNode([lockedCall, vmrCall], []);
+    const vmr = page.locator('article.conference', { hasText: 'Sample VMR' });
+    await vmr.waitFor();
+    const destination = vmr.locator('input[name=destination]');
+    const displayName = vmr.locator('input[name=remote_display_name]');
+    const role = vmr.locator('select[name=role]');
+    await displayName.fill('Front Desk');
+    await role.selectOption('chair');
+    await destination.fill('sip:desk@192.0.2.60');
+    // A participant joins: the live part of the page is replaced, the form keeps its values and focus.
+    await reportNode([lockedCall, vmrCall], [carol(false)]);
+    await vmr.locator('td[data-label=Name]:has-text("Carol Caller")').waitFor();
+    assert.equal(await destination.inputValue(), 'sip:desk@192.0.2.60');
+    assert.equal(await displayName.inputValue(), 'Front Desk');
+    assert.equal(await role.inputValue(), 'chair');
+    assert.equal(await page.evaluate(() => document.activeElement?.name), 'destination', 'the focus stays in the form');
+    const dialSideways = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(dialSideways <= 0, `the dial-out form scrolls sideways by ${dialSideways}px at 390px`);
+    const box = await vmr.locator('.dial-button').boundingBox();
+    const formBox = await vmr.locator('.dial-form').boundingBox();
+    assert.ok(box && formBox && box.width > formBox.width * 0.9, 'a full-width Dial out button on a phone');
+    if (SHOT) await vmr.screenshot({ path: shot('dial') });
+
+    step('the node refuses a destination: the reason is shown on the form and stays');
+    await destination.fill('sip:desk@bad.example');
+    await vmr.locator('button:has-text("Dial out")').click();
+    const refusal = page.locator('article.conference:has-text("Sample VMR") .dial-form .field-error');
+    await refusal.waitFor();
+    assert.match(await refusal.textContent(), /could not dial sip:desk@bad\.example: destination: cannot resolve bad\.example/);
+    await page.waitForFunction(() => /updated/.test(document.getElementById('live-text')?.textContent || ''));
+    await reportNode([lockedCall, vmrCall], [carol(true)]);
+    await vmr.locator('.badge:has-text("Muted")').waitFor();
+    assert.match(await refusal.textContent(), /cannot resolve bad\.example/);
+    assert.equal(await destination.inputValue(), 'sip:desk@bad.example');
+    assert.equal(await displayName.inputValue(), 'Front Desk');
+    assert.equal(await destination.getAttribute('aria-invalid'), 'true');
+    assert.equal(await displayName.getAttribute('aria-invalid'), null, 'only the destination is marked');
+    if (SHOT) await vmr.screenshot({ path: shot('dial-error') });
+    if (SHOT) await page.setViewportSize({ width: 1280, height: 900 });
+    if (SHOT) await vmr.screenshot({ path: shot('dial-desktop') });
+    if (SHOT) await page.setViewportSize({ width: 390, height: 844 });
+
+    step('dial out: forwarded to the node with an alias of the service');
+    await destination.fill('sip:desk@192.0.2.60');
+    await vmr.locator('button:has-text("Dial out")').click();
+    await page.waitForURL(`${BASE}/admin/status`);
+    await page.waitForSelector('#flash');
+    assert.match(await page.textContent('#flash'), /Dialling Front Desk \(sip:desk@192\.0\.2\.60\) into “Sample VMR” as a Host\./);
+    const dials = commands.filter((c) => c.path === '/api/internal/v1/command/participant/dial/');
+    assert.equal(dials.length, 2, `commands seen: ${JSON.stringify(commands)}`);
+    assert.deepEqual(dials[1].body, { conference_alias: 'meet', destination: 'sip:desk@192.0.2.60', role: 'chair', remote_display_name: 'Front Desk', protocol: 'sip' });
+    assert.equal(await page.locator('article.conference:has-text("Sample VMR") .field-error').count(), 0, 'a fresh form');
   } else {
     console.log('  (NODE_SECRET not set: the simulated call is skipped)');
   }

@@ -45,6 +45,18 @@ fn id_text(body: &Value, field: &str, errors: &mut FieldErrors) -> String {
 /// Forwards a validated command to the node at `control_url` (also used by the dashboard's
 /// action buttons).
 pub(crate) async fn forward(state: &AppState, control_url: &str, path: &str, body: &Value) -> Result<HttpResponse, ApiError> {
+    let (status, body) = forward_json(state, control_url, path, body).await?;
+    Ok(HttpResponse::build(status).json(body))
+}
+
+/// Forwards a command to the node at `control_url`; gives the node's status and JSON answer
+/// (`{"status": "error"}` when the answer is not JSON).
+pub(crate) async fn forward_json(
+    state: &AppState,
+    control_url: &str,
+    path: &str,
+    body: &Value,
+) -> Result<(actix_web::http::StatusCode, Value), ApiError> {
     if control_url.is_empty() {
         return Err(ApiError::Unavailable("The Conferencing Node hosting this call does not accept commands.".into()));
     }
@@ -59,7 +71,7 @@ pub(crate) async fn forward(state: &AppState, control_url: &str, path: &str, bod
         .map_err(|e| ApiError::Unavailable(format!("The Conferencing Node did not answer: {e}")))?;
     let status = actix_web::http::StatusCode::from_u16(resp.status().as_u16()).unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY);
     let body: Value = resp.json().await.unwrap_or_else(|_| json!({"status": "error"}));
-    Ok(HttpResponse::build(status).json(body))
+    Ok((status, body))
 }
 
 async fn conference(state: web::Data<AppState>, action: web::Path<String>, body: web::Bytes) -> Result<HttpResponse, ApiError> {

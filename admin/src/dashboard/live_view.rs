@@ -1,12 +1,15 @@
 //! The live status page: conferences in progress with their participants, and the Conferencing
 //! Nodes with their load. `/admin/status/events` streams the rendered status as server-sent events
 //! whenever the nodes report a change; the action buttons forward commands to the node hosting the
-//! call, exactly as the Command API does.
+//! call, exactly as the Command API does, and each conference's dial-out form has its node call a
+//! SIP address into it (the Command API's `participant/dial`).
 
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use convene_schema::resources::CONFERENCE;
+use convene_schema::store::config;
 use convene_schema::store::users::Session;
 use serde_json::{Map, Value, json};
 use tokio::sync::watch;
@@ -190,10 +193,24 @@ async fn render_live(state: &AppState, session: &Session) -> Result<String, Dash
 }
 
 pub async fn page(req: HttpRequest, Authed(session): Authed, state: web::Data<AppState>) -> Result<HttpResponse, DashError> {
+    status_page(&req, &session, &state, StatusCode::OK, None).await
+}
+
+/// The status page; `dial` is a dial-out form to show again, with its values and error.
+async fn status_page(
+    req: &HttpRequest,
+    session: &Session,
+    state: &AppState,
+    status: StatusCode,
+    dial: Option<Value>,
+) -> Result<HttpResponse, DashError> {
     let mut ctx = Map::new();
     ctx.insert("title".into(), json!("Live status"));
-    ctx.insert("live".into(), live_context(&state).await?);
-    render_page(&req, &session, "status", StatusCode::OK, "status.html", ctx)
+    ctx.insert("live".into(), live_context(state).await?);
+    if let Some(dial) = dial {
+        ctx.insert("dial".into(), dial);
+    }
+    render_page(req, session, "status", status, "status.html", ctx)
 }
 
 /// One server-sent event carrying `data` (each line prefixed, as the format requires).
@@ -320,6 +337,127 @@ pub async fn action(
             &format!("The Conferencing Node refused the command (HTTP {}).", resp.status().as_u16()),
         ),
         Err(e) => redirect_with(STATUS_URL, "error", &e.to_string()),
+    })
+}
+
+/// Longest display name for a dialled participant (as for automatic participants).
+const DISPLAY_NAME_MAX: usize = 250;
+
+/// `alice@host` → `sip:alice@host`; addresses with a scheme are kept.
+fn sip_address(destination: &str) -> String {
+    let lower = destination.to_ascii_lowercase();
+    if lower.starts_with("sip:") || lower.starts_with("sips:") { destination.to_string() } else { format!("sip:{destination}") }
+}
+
+/// The first alias of the service named `name` (a live conference carries its service's name);
+/// `Ok(None)` when no service has that name or it has no alias.
+async fn service_alias(state: &AppState, name: &str) -> Result<Option<String>, DashError> {
+    let db = state.db.clone();
+    let params = vec![("name".to_string(), name.to_string())];
+    let services = super::blocking(move || Ok(config::list(&db, &CONFERENCE, &params)?.objects)).await?;
+    Ok(services
+        .iter()
+        .find(|s| s["name"].as_str() == Some(name))
+        .and_then(|s| s["aliases"].as_array())
+        .and_then(|aliases| aliases.iter().filter_map(|a| a["alias"].as_str()).find(|a| !a.is_empty()))
+        .map(str::to_string))
+}
+
+/// What the dial-out form submitted (trimmed).
+struct DialForm {
+    conference_id: String,
+    destination: String,
+    display_name: String,
+    /// `guest` or `chair`.
+    role: String,
+}
+
+/// The dial-out form on each live conference: `POST /admin/status/conference/dial` with
+/// `conference_id`, `destination`, `remote_display_name` and `role` (`guest` or `chair`). The
+/// call is placed from an alias of the conference's service, by the node hosting the conference
+/// (the Management API's `participant/dial`). Mistakes are shown on the form, with what was typed.
+pub async fn dial(
+    req: HttpRequest,
+    Authed(session): Authed,
+    state: web::Data<AppState>,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, DashError> {
+    check_csrf(&session, &form)?;
+    let field = |name: &str| forms::get(&form, name).unwrap_or_default().trim().to_string();
+    let role = Some(field("role")).filter(|r| !r.is_empty()).unwrap_or_else(|| "guest".into());
+    let input = DialForm { conference_id: field("conference_id"), destination: field("destination"), display_name: field("remote_display_name"), role };
+    let Some((conference, control_url)) = state.live.conference_node(&input.conference_id).filter(|_| !input.conference_id.is_empty()) else {
+        return Ok(redirect_with(STATUS_URL, "error", "That conference has ended; nobody was dialled."));
+    };
+    match dial_out(&state, &text(&conference["name"]), &control_url, &input).await? {
+        Ok(message) => Ok(redirect_with(STATUS_URL, "ok", &message)),
+        Err(DialError { status, field, error }) => {
+            let form = json!({
+                "conference_id": input.conference_id,
+                "destination": input.destination,
+                "remote_display_name": input.display_name,
+                "role": input.role,
+                "error": error,
+                "error_field": field,
+            });
+            status_page(&req, &session, &state, status, Some(form)).await
+        }
+    }
+}
+
+/// Why a dial-out was not placed, shown on the form.
+struct DialError {
+    status: StatusCode,
+    /// The form field at fault (`destination`, `remote_display_name`, `role`), if one is.
+    field: &'static str,
+    error: String,
+}
+
+fn dial_error(status: StatusCode, field: &'static str, error: impl Into<String>) -> DialError {
+    DialError { status, field, error: error.into() }
+}
+
+/// Checks the form and has the node place the call: the message to show, or what to show on the
+/// form.
+async fn dial_out(state: &AppState, name: &str, control_url: &str, input: &DialForm) -> Result<Result<String, DialError>, DashError> {
+    let DialForm { destination, display_name, role, .. } = input;
+    let bad = |field, error: String| Ok(Err(dial_error(StatusCode::BAD_REQUEST, field, error)));
+    if destination.is_empty() {
+        return bad("destination", "Enter the address to call, such as sip:alice@example.com.".into());
+    }
+    if display_name.chars().count() > DISPLAY_NAME_MAX {
+        return bad("remote_display_name", format!("The display name is at most {DISPLAY_NAME_MAX} characters."));
+    }
+    if !["guest", "chair"].contains(&role.as_str()) {
+        return bad("role", "Choose Guest or Host.".into());
+    }
+    let Some(alias) = service_alias(state, name).await? else {
+        let error = format!("“{name}” is not a service with an alias (it may have been renamed or removed), so it cannot dial out.");
+        return Ok(Err(dial_error(StatusCode::CONFLICT, "", error)));
+    };
+    let mut body = json!({"conference_alias": alias, "destination": destination, "role": role, "protocol": "sip"});
+    if !display_name.is_empty() {
+        body["remote_display_name"] = json!(display_name);
+    }
+    let address = sip_address(destination);
+    Ok(match crate::api::command::forward_json(state, control_url, "participant/dial/", &body).await {
+        Ok((status, _)) if status.is_success() => {
+            let who = if display_name.is_empty() { address } else { format!("{display_name} ({address})") };
+            Ok(format!("Dialling {who} into “{name}” as a {}.", role_label(role)))
+        }
+        Ok((status, answer)) => {
+            let reason = ["error", "message"]
+                .iter()
+                .filter_map(|k| answer[*k].as_str())
+                .find(|s| !s.is_empty())
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
+            // The node's reasons about the address start with the field's name.
+            let field = if reason.starts_with("destination") { "destination" } else { "" };
+            let status = if status.is_client_error() { StatusCode::BAD_REQUEST } else { StatusCode::BAD_GATEWAY };
+            Err(dial_error(status, field, format!("The Conferencing Node could not dial {address}: {}.", reason.trim_end_matches('.'))))
+        }
+        Err(e) => Err(dial_error(StatusCode::SERVICE_UNAVAILABLE, "", e.to_string())),
     })
 }
 

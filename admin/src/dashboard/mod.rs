@@ -3,8 +3,8 @@
 //! - [`session`]: log in and out, the `convene_session` cookie, CSRF tokens on every form.
 //! - [`crud`]: list, create, edit and delete pages for the configuration resources ([`pages`]),
 //!   with forms generated from the resource descriptors ([`forms`]).
-//! - [`live_view`]: the live status page, kept current by server-sent events, and its action
-//!   buttons (forwarded to the Conferencing Nodes like the Command API does).
+//! - [`live_view`]: the live status page, kept current by server-sent events, its action
+//!   buttons and dial-out forms (forwarded to the Conferencing Nodes like the Command API does).
 //!
 //! Templates and static files are compiled into the binary. Pages carry a Content-Security-Policy
 //! that allows scripts, styles and connections from this origin only.
@@ -65,6 +65,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/static/favicon.svg", web::get().to(icon))
             .route("/status", web::get().to(live_view::page))
             .route("/status/events", web::get().to(live_view::events))
+            .route("/status/conference/dial", web::post().to(live_view::dial))
             .route("/status/{kind}/{action}", web::post().to(live_view::action))
             .configure(ldap_page::routes)
             .configure(policy_page::routes)

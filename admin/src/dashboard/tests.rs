@@ -531,3 +531,131 @@ async fn deleting_an_object_in_use_is_refused_with_the_reason() {
     let html = body_text(test::call_service(&app, test::TestRequest::get().uri("/admin/nodes/").cookie(jar).to_request()).await).await;
     assert!(html.contains("<td data-label=\"System location\">Oslo</td>"), "{html}");
 }
+
+/// Commands a stand-in Conferencing Node received: path, node secret, body.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, String, serde_json::Value)>>>;
+
+/// A stand-in for a Conferencing Node's control API that records the commands forwarded to it and
+/// refuses destinations containing "bad" as the node does (400 with its reason). Gives its URL.
+async fn fake_node() -> (String, Received) {
+    use actix_web::{HttpRequest, HttpResponse, HttpServer};
+    let received = Received::default();
+    let log = received.clone();
+    let server = HttpServer::new(move || {
+        let log = log.clone();
+        App::new().default_service(web::to(move |req: HttpRequest, body: web::Json<serde_json::Value>| {
+            let log = log.clone();
+            async move {
+                let secret = req.headers().get("X-Convene-Node-Secret").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+                let bad = body["destination"].as_str().unwrap_or_default().contains("bad");
+                log.lock().unwrap().push((req.path().to_string(), secret, body.into_inner()));
+                if bad {
+                    HttpResponse::BadRequest().json(json!({"status": "error", "error": "destination: cannot resolve bad.invalid"}))
+                } else {
+                    HttpResponse::Ok().json(json!({"status": "success", "data": {"participant_id": "p-9", "participant_ids": ["p-9"]}}))
+                }
+            }
+        }))
+    })
+    .workers(1)
+    .bind(("127.0.0.1", 0))
+    .expect("bind the fake node");
+    let addr = server.addrs()[0];
+    actix_rt::spawn(server.run());
+    (format!("http://{addr}"), received)
+}
+
+/// `node1` reports one live conference of the service `name`, hosted at `control_url`.
+fn report_conference(env: &Env, control_url: &str, id: &str, name: &str) {
+    let report = serde_json::from_value(json!({
+        "name": "node1", "version": "test", "control_url": control_url, "node_type": "CONFERENCING", "cpu_count": 2,
+        "cpu_model": "test", "total_ram": 1024, "max_hd_calls": 1, "max_sd_calls": 1, "max_audio_calls": 1,
+        "max_full_hd_calls": 1, "max_media_tokens": 10, "media_tokens_used": 0, "boot_time": "2024-05-01T10:00:00",
+        "conferences": [{"id": id, "name": name, "service_type": "conference"}],
+        "participants": [],
+    }))
+    .expect("node report");
+    env.state.live.update(report);
+}
+
+fn flash_of<B>(resp: &actix_web::dev::ServiceResponse<B>) -> String {
+    use base64::Engine;
+    let cookie = set_cookie(resp, super::FLASH_COOKIE).expect("a flash message");
+    String::from_utf8(base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cookie.value()).unwrap()).unwrap()
+}
+
+#[actix_rt::test]
+async fn dial_out_from_a_live_conference_through_its_node() {
+    let env = env();
+    config::create(&env.state.db, &CONFERENCE, &json!({"name": "Board", "service_type": "conference", "aliases": [{"alias": "board"}, {"alias": "board@example.com"}]}))
+        .unwrap();
+    let (node_url, received) = fake_node().await;
+    report_conference(&env, &node_url, "c-1", "Board");
+    let app = app!(env);
+    let (jar, csrf) = login!(app, env);
+    let dial = |pairs: &[(&str, &str)]| post("/admin/status/conference/dial", form(pairs)).cookie(jar.clone()).to_request();
+
+    // Every live conference has the form.
+    let resp = test::call_service(&app, test::TestRequest::get().uri("/admin/status").cookie(jar.clone()).to_request()).await;
+    let html = body_text(resp).await;
+    let at = html.find("id=\"dial-c-1\"").expect("a dial-out form on the conference");
+    let form_html = &html[at..at + html[at..].find("</form>").unwrap()];
+    for part in ["name=\"destination\"", "name=\"remote_display_name\"", "<option value=\"chair\">Host</option>", "name=\"csrf_token\"", "value=\"c-1\""] {
+        assert!(form_html.contains(part), "{part} in {form_html}");
+    }
+    assert!(html.contains("action=\"/admin/status/conference/dial\""));
+
+    // The call goes to the hosting node, from the service's first alias.
+    let resp = test::call_service(
+        &app,
+        dial(&[("csrf_token", &csrf), ("conference_id", "c-1"), ("destination", " alice@10.0.0.5:5070 "), ("remote_display_name", "Alice"), ("role", "chair")]),
+    )
+    .await;
+    assert_eq!((resp.status(), location(&resp).as_str()), (StatusCode::SEE_OTHER, "/admin/status"));
+    assert_eq!(flash_of(&resp), "ok:Dialling Alice (sip:alice@10.0.0.5:5070) into “Board” as a Host.");
+    let (path, secret, body) = received.lock().unwrap().pop().expect("the command reached the node");
+    assert_eq!((path.as_str(), secret.as_str()), ("/api/internal/v1/command/participant/dial/", "node-secret"));
+    assert_eq!(
+        body,
+        json!({"conference_alias": "board", "destination": "alice@10.0.0.5:5070", "role": "chair", "remote_display_name": "Alice", "protocol": "sip"})
+    );
+    let resp = test::call_service(&app, dial(&[("csrf_token", &csrf), ("conference_id", "c-1"), ("destination", "sip:bob@10.0.0.6")])).await;
+    assert_eq!(flash_of(&resp), "ok:Dialling sip:bob@10.0.0.6 into “Board” as a Guest.");
+    assert_eq!(received.lock().unwrap().pop().unwrap().2["role"], "guest", "Guest unless chosen");
+
+    // An empty destination is a form error; what was typed stays.
+    let resp = test::call_service(&app, dial(&[("csrf_token", &csrf), ("conference_id", "c-1"), ("destination", "  "), ("remote_display_name", "Carol"), ("role", "chair")])).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let html = body_text(resp).await;
+    assert!(html.contains("class=\"field-error\" id=\"dial-c-1-error\" role=\"alert\">Enter the address to call"), "{html}");
+    assert!(html.contains("value=\"Carol\"") && html.contains("<option value=\"chair\" selected>Host</option>"));
+    assert!(html.contains("class=\"dial-field dial-destination has-error\"") && html.matches("has-error").count() == 1, "only the destination is marked");
+    assert!(html.contains("<h1>Live status</h1>"), "the status page around it");
+    assert!(received.lock().unwrap().is_empty(), "nothing sent");
+
+    // The node's refusal is shown on the form.
+    let resp = test::call_service(&app, dial(&[("csrf_token", &csrf), ("conference_id", "c-1"), ("destination", "sip:x@bad.invalid")])).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let html = body_text(resp).await;
+    assert!(html.contains("The Conferencing Node could not dial sip:x@bad.invalid: destination: cannot resolve bad.invalid."), "{html}");
+    assert!(html.contains("value=\"sip:x@bad.invalid\""));
+    assert_eq!(received.lock().unwrap().pop().unwrap().2["destination"], "sip:x@bad.invalid");
+
+    // A conference that is not a configured service has no alias to dial from.
+    report_conference(&env, &node_url, "c-2", "Gateway call");
+    let resp = test::call_service(&app, dial(&[("csrf_token", &csrf), ("conference_id", "c-2"), ("destination", "sip:x@10.0.0.7")])).await;
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    assert!(body_text(resp).await.contains("“Gateway call” is not a service with an alias"));
+
+    // Ended conferences, a bad role and a missing CSRF token.
+    let resp = test::call_service(&app, dial(&[("csrf_token", &csrf), ("conference_id", "c-1"), ("destination", "sip:x@10.0.0.7")])).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(flash_of(&resp), "error:That conference has ended; nobody was dialled.");
+    let resp = test::call_service(&app, dial(&[("csrf_token", &csrf), ("conference_id", "c-2"), ("destination", "sip:x@10.0.0.7"), ("role", "boss")])).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let html = body_text(resp).await;
+    assert!(html.contains("class=\"dial-field dial-role has-error\"") && html.contains("Choose Guest or Host."));
+    let resp = test::call_service(&app, dial(&[("conference_id", "c-2"), ("destination", "sip:x@10.0.0.7")])).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(received.lock().unwrap().is_empty(), "nothing sent");
+}

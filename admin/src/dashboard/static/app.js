@@ -34,6 +34,60 @@
     if (message && !window.confirm(message)) event.preventDefault();
   });
 
+  // Forms marked data-keep inside the live status (dial-out) survive its updates: what was typed
+  // or chosen, an error shown with the form (and the fields it marks), and the focus and cursor.
+  var MARKS = ['aria-invalid', 'aria-describedby'];
+
+  function keepForms(root) {
+    var kept = { forms: [], focus: null };
+    root.querySelectorAll('form[data-keep][id]').forEach(function (form) {
+      var fields = {};
+      form.querySelectorAll('input[name]:not([type=hidden]), select[name], textarea[name]').forEach(function (el) {
+        var marks = {};
+        MARKS.forEach(function (a) { if (el.hasAttribute(a)) marks[a] = el.getAttribute(a); });
+        var wrap = el.closest('.has-error');
+        fields[el.name] = { value: el.value, marks: marks, error: !!(wrap && form.contains(wrap)) };
+      });
+      var error = form.querySelector('.field-error');
+      kept.forms.push({ id: form.id, fields: fields, error: error && error.cloneNode(true) });
+    });
+    var active = document.activeElement;
+    if (active && active.name && active.form && root.contains(active) && active.form.hasAttribute('data-keep')) {
+      kept.focus = { form: active.form.id, name: active.name };
+      try { kept.focus.start = active.selectionStart; kept.focus.end = active.selectionEnd; } catch (e) { /* selects */ }
+    }
+    return kept;
+  }
+
+  function restoreForms(kept) {
+    kept.forms.forEach(function (saved) {
+      var form = document.getElementById(saved.id);
+      if (!form) return;
+      var showError = saved.error && !form.querySelector('.field-error');
+      Object.keys(saved.fields).forEach(function (name) {
+        var el = form.elements.namedItem(name);
+        var field = saved.fields[name];
+        if (!el || el.length !== undefined && !el.tagName) return; // not one element
+        if (el.value !== field.value) el.value = field.value;
+        if (!showError) return;
+        Object.keys(field.marks).forEach(function (a) { el.setAttribute(a, field.marks[a]); });
+        if (field.error && el.parentElement) el.parentElement.classList.add('has-error');
+      });
+      if (showError) {
+        saved.error.removeAttribute('role'); // announced once already
+        (form.querySelector('fieldset') || form).appendChild(saved.error);
+      }
+    });
+    if (kept.focus) {
+      var form = document.getElementById(kept.focus.form);
+      var el = form && form.elements.namedItem(kept.focus.name);
+      if (el && el.focus) {
+        el.focus();
+        try { if (kept.focus.start != null) el.setSelectionRange(kept.focus.start, kept.focus.end); } catch (e) { /* selects */ }
+      }
+    }
+  }
+
   // Live status: the server sends the rendered status whenever it changes.
   function setupLive() {
     var live = document.getElementById('live');
@@ -48,7 +102,9 @@
     var source = new EventSource(live.getAttribute('data-events'));
     source.onopen = function () { show('live', 'Live'); };
     source.onmessage = function (event) {
+      var kept = keepForms(live);
       live.innerHTML = event.data;
+      restoreForms(kept);
       show('live', 'Live · updated ' + new Date().toLocaleTimeString());
     };
     source.onerror = function () {
