@@ -193,6 +193,16 @@ impl MemberLink {
         }
     }
 
+    pub fn stream(addr: &Addr<crate::rtmp::StreamParticipant>) -> MemberLink {
+        MemberLink {
+            disconnect: addr.clone().recipient(),
+            keys: addr.clone().recipient(),
+            dialog: None,
+            crash: Some(addr.clone().recipient()),
+            api: None,
+        }
+    }
+
     pub fn api(addr: &Addr<crate::client_api::participant::ApiParticipant>) -> MemberLink {
         MemberLink {
             disconnect: addr.clone().recipient(),
@@ -353,6 +363,7 @@ impl ConferenceActor {
                     screen,
                     separate_presentation: m.presentation_rx.as_ref().is_some_and(|r| r.call.is_some()),
                     spotlight: m.spotlight,
+                    streaming: m.status.protocol == "rtmp",
                     ..MemberMedia::default()
                 };
                 (*id, state)
@@ -422,7 +433,7 @@ impl ConferenceActor {
             "spotlight": m.spotlight.map_or(0, |ns| ns / 1_000_000_000),
             "is_waiting": m.held || (m.status.role == Some(Role::Guest) && !self.chair_seen && self.service.service_type != "test_call"),
             "is_presenting": self.is_presenting(s.id),
-            "is_streaming": false,
+            "is_streaming": s.protocol == "rtmp",
             "is_recording": false,
             "is_on_hold": s.on_hold,
             "media_node": self.node,
@@ -646,6 +657,72 @@ impl ConferenceActor {
         member.automatic = automatic;
         self.members.insert(id, member);
         self.check_hosts(ctx);
+        self.sync_media();
+        self.report();
+        Ok(id)
+    }
+}
+
+/// Stream this conference to an RTMP URL; the streaming participant's id.
+#[derive(Message)]
+#[rtype(result = "Result<Uuid, CommandError>")]
+pub struct StreamOut {
+    pub url: String,
+    pub display_name: String,
+}
+
+impl Handler<StreamOut> for ConferenceActor {
+    type Result = Result<Uuid, CommandError>;
+
+    fn handle(&mut self, msg: StreamOut, ctx: &mut Context<Self>) -> Self::Result {
+        self.place_stream(ctx, msg.url, msg.display_name, None)
+    }
+}
+
+impl ConferenceActor {
+    /// Starts a streaming participant: the conference's H.264 and Opus for it go to a push
+    /// pipeline that sends them to `url`.
+    pub(crate) fn place_stream(
+        &mut self,
+        ctx: &mut Context<Self>,
+        url: String,
+        display_name: String,
+        automatic: Option<crate::routing::KeepAlive>,
+    ) -> Result<Uuid, CommandError> {
+        use crate::webrtc::{BridgeCodec, BridgeDescription, MediaLeg};
+        use convene_pipelines::rtmp::{AUDIO_PT, PushPorts, VIDEO_PT};
+        if !(url.starts_with("rtmp://") || url.starts_with("rtmps://")) {
+            return Err(CommandError::new(400, "destination: an rtmp:// or rtmps:// URL is needed"));
+        }
+        conference_admission(self.members.len(), self.service.participant_limit, false)
+            .map_err(|(status, reason)| CommandError::new(status, reason))?;
+        let push = PushPorts::free().map_err(|e| CommandError::new(503, e.to_string()))?;
+        let id = Uuid::new_v4();
+        self.media.allocate(id).map_err(|e| CommandError::new(503, e.to_string()))?;
+        let leg = |codec, payload_type, clock_rate, channels, at: std::net::SocketAddr| MediaLeg {
+            codec,
+            payload_type,
+            clock_rate,
+            channels,
+            rtp_addr: at,
+            rtcp_addr: std::net::SocketAddr::new(at.ip(), at.port() + 1),
+        };
+        // What the push receives: Constrained Baseline H.264 (level 3.1) and Opus, like a SIP
+        // endpoint offering exactly those.
+        let description = BridgeDescription {
+            audio: Some(leg(BridgeCodec::Opus, AUDIO_PT, 48_000, 2, push.audio)),
+            video: Some(leg(BridgeCodec::H264 { packetization_mode: 1, profile_level_id: 0x42e01f }, VIDEO_PT, 90_000, 0, push.video)),
+        };
+        if let Err(e) = self.media.connect_bridge(id, &description) {
+            self.media.remove(id);
+            return Err(CommandError::new(500, e.to_string()));
+        }
+        let actor = crate::rtmp::StreamParticipant::new(id, url.clone(), push, ctx.address()).start();
+        let status = ParticipantStatus::stream(id, &url, &display_name);
+        let mut member = Member::new(MemberLink::stream(&actor), status, false);
+        member.automatic = automatic;
+        tracing::info!(conference = %self.service.name, participant = %id, "streaming participant added");
+        self.members.insert(id, member);
         self.sync_media();
         self.report();
         Ok(id)

@@ -8,7 +8,8 @@ use actix::prelude::*;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::conference::{CommandError, DialOut};
+use crate::conference::{CommandError, DialOut, StreamOut};
+use futures_util::FutureExt;
 use crate::directory::Globals;
 use crate::node::NodeSupervisor;
 use crate::participant::dial_out::parse_destination;
@@ -27,6 +28,8 @@ pub struct Dial {
     pub role: Role,
     /// How the callee is shown (`remote_display_name`); their address when empty.
     pub display_name: String,
+    /// `rtmp`: stream the conference to the destination URL instead of calling it.
+    pub streaming: bool,
 }
 
 impl Dial {
@@ -35,10 +38,11 @@ impl Dial {
     /// HOST/GUEST, `protocol`, `source_display_name`).
     pub fn from_body(body: &Value, conference: Option<String>) -> Result<Dial, CommandError> {
         let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::trim).unwrap_or("");
-        match text("protocol") {
-            "" | "sip" | "auto" => {}
-            other => return Err(CommandError::new(400, format!("protocol: {other} dial-out is not supported yet (sip is)"))),
-        }
+        let streaming = match text("protocol") {
+            "" | "sip" | "auto" => text("destination").starts_with("rtmp://") || text("destination").starts_with("rtmps://"),
+            "rtmp" => true,
+            other => return Err(CommandError::new(400, format!("protocol: {other} dial-out is not supported yet (sip and rtmp are)"))),
+        };
         let destination = text("destination");
         if destination.is_empty() {
             return Err(CommandError::new(400, "destination is required"));
@@ -52,7 +56,10 @@ impl Dial {
         if conference.is_none() && alias.is_none() {
             return Err(CommandError::new(400, "conference_alias is required"));
         }
-        Ok(Dial { conference, alias, destination: destination.to_string(), role, display_name: text("remote_display_name").to_string() })
+        if streaming && !(destination.starts_with("rtmp://") || destination.starts_with("rtmps://")) {
+            return Err(CommandError::new(400, "destination: an rtmp:// or rtmps:// URL is needed for protocol rtmp"));
+        }
+        Ok(Dial { conference, alias, destination: destination.to_string(), role, display_name: text("remote_display_name").to_string(), streaming })
     }
 
     /// What a successful dial answers: Pexip's `data` with the new participant.
@@ -67,14 +74,20 @@ impl Handler<Dial> for NodeSupervisor {
     fn handle(&mut self, msg: Dial, _: &mut Context<Self>) -> Self::Result {
         let directory = self.directory();
         let live = msg.conference.as_ref().and_then(|name| self.live_conference(name));
-        let (is_live, alias, destination) = (live.is_some(), msg.alias.clone(), msg.destination.clone());
+        let (is_live, alias, destination, streaming) = (live.is_some(), msg.alias.clone(), msg.destination.clone(), msg.streaming);
         let lookup = async move {
-            let (uri, host, port) = parse_destination(&destination).map_err(|e| CommandError::new(400, e))?;
-            let destination = tokio::net::lookup_host((host.as_str(), port))
-                .await
-                .ok()
-                .and_then(|mut a| a.find(|a| a.is_ipv4()))
-                .ok_or_else(|| CommandError::new(400, format!("destination: cannot resolve {host}")))?;
+            // A stream's URL is resolved by the push itself.
+            let target = if streaming {
+                None
+            } else {
+                let (uri, host, port) = parse_destination(&destination).map_err(|e| CommandError::new(400, e))?;
+                let at = tokio::net::lookup_host((host.as_str(), port))
+                    .await
+                    .ok()
+                    .and_then(|mut a| a.find(|a| a.is_ipv4()))
+                    .ok_or_else(|| CommandError::new(400, format!("destination: cannot resolve {host}")))?;
+                Some((uri, at))
+            };
             let service = match (is_live, &alias) {
                 (true, _) => None,
                 (false, Some(alias)) => {
@@ -86,10 +99,10 @@ impl Handler<Dial> for NodeSupervisor {
                 }
                 (false, None) => return Err(CommandError::new(404, "The conference has ended")),
             };
-            Ok((uri, destination, service))
+            Ok((target, service))
         };
         Box::pin(lookup.into_actor(self).then(move |found, act, ctx| {
-            let placed = found.and_then(|(uri, destination, service)| {
+            let placed = found.and_then(|(target, service)| {
                 let (addr, name) = match (live, service) {
                     (Some(addr), _) => (addr, msg.conference.clone().unwrap_or_default()),
                     (None, Some((info, globals))) => {
@@ -97,6 +110,10 @@ impl Handler<Dial> for NodeSupervisor {
                         (act.conference_for(ctx, &info, globals).ok_or_else(|| CommandError::new(503, "The node is not ready"))?, name)
                     }
                     (None, None) => return Err(CommandError::new(404, "The conference has ended")),
+                };
+                let Some((uri, destination)) = target else {
+                    let stream = StreamOut { url: msg.destination.clone(), display_name: msg.display_name.clone() };
+                    return Ok(addr.send(stream).boxed_local());
                 };
                 let from_alias = msg.alias.clone().unwrap_or_else(|| name.split_whitespace().collect::<Vec<_>>().join("."));
                 let request = DialRequest {
@@ -107,7 +124,7 @@ impl Handler<Dial> for NodeSupervisor {
                     from_name: name,
                     from_alias,
                 };
-                Ok(addr.send(DialOut(request)))
+                Ok(addr.send(DialOut(request)).boxed_local())
             });
             async move {
                 match placed {
@@ -131,6 +148,9 @@ mod tests {
         let c = Dial::from_body(&json!({"destination": "b@10.0.0.2", "role": "GUEST", "protocol": "sip"}), Some("Room".into())).unwrap();
         assert_eq!((c.conference.as_deref(), c.role), (Some("Room"), Role::Guest));
         assert_eq!(Dial::from_body(&json!({"destination": "x@y", "protocol": "rtmp"}), Some("R".into())).unwrap_err().status, 400);
+        assert_eq!(Dial::from_body(&json!({"destination": "x@y", "protocol": "h323"}), Some("R".into())).unwrap_err().status, 400);
+        assert!(Dial::from_body(&json!({"destination": "rtmp://live.example.com/app/key", "protocol": "rtmp"}), Some("R".into())).unwrap().streaming);
+        assert!(Dial::from_body(&json!({"destination": "rtmp://live.example.com/app/key"}), Some("R".into())).unwrap().streaming);
         assert!(Dial::from_body(&json!({"conference_alias": "meet"}), None).unwrap_err().message.contains("destination"));
         assert!(Dial::from_body(&json!({"destination": "x@y"}), None).unwrap_err().message.contains("conference_alias"));
         assert!(Dial::from_body(&json!({"destination": "x@y", "role": "boss"}), Some("R".into())).is_err());

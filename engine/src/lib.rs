@@ -17,6 +17,7 @@ pub mod node;
 pub mod participant;
 pub mod policy;
 pub mod routing;
+pub mod rtmp;
 pub mod sdp;
 pub mod sip;
 pub mod transport;

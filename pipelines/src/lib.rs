@@ -2,6 +2,7 @@
 
 pub mod conference;
 pub mod layout;
+pub mod rtmp;
 
 /// GStreamer elements the media pipelines need, with the Debian package that provides each.
 pub const REQUIRED_ELEMENTS: &[(&str, &str)] = &[

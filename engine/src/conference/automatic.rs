@@ -1,5 +1,5 @@
 //! Automatically dialled participants (`automatic_participant`): when a conference starts it
-//! dials each of its service's ADPs (SIP), and when only ADPs remain their
+//! dials each of its service's ADPs (SIP) or starts their stream (RTMP), and when only ADPs remain their
 //! `keep_conference_alive` decides whether the conference goes on: `keep_conference_alive`
 //! keeps it, `keep_conference_alive_if_multiple` (the default) keeps it when two or more such
 //! remain, `keep_conference_alive_never` never does; otherwise they are disconnected and the
@@ -22,6 +22,12 @@ impl ConferenceActor {
     pub(super) fn dial_automatic(&mut self, ctx: &mut Context<Self>) {
         let adps: Vec<AutomaticParticipant> = self.service.automatic_participants.clone();
         for adp in adps {
+            if adp.protocol == "rtmp" {
+                if let Err(e) = self.place_stream(ctx, adp.destination.clone(), adp.display_name.clone(), Some(adp.keep_alive)) {
+                    tracing::warn!(conference = %self.service.name, error = %e.message, "automatic stream not started");
+                }
+                continue;
+            }
             if adp.protocol != "sip" {
                 tracing::warn!(conference = %self.service.name, destination = %adp.destination, protocol = %adp.protocol,
                     "automatic participant not dialled: only SIP dial-out is supported");

@@ -178,7 +178,7 @@ impl GstMedia {
         let Some(media) = self.media.as_mut() else { return };
         for (id, m) in self.members.iter_mut() {
             let present = Self::present(m);
-            if m.state.presentation || m.state.presentation_viewer {
+            if m.state.presentation || m.state.presentation_viewer || m.state.streaming {
                 // Not a speaker: a presentation is shown first while it lasts and is never a
                 // viewer or a listener; a presentation stream only ever sees the presentation.
                 if present && !m.tracked {
@@ -215,7 +215,7 @@ impl GstMedia {
         let by_id: HashMap<ParticipantId, Participant> = self
             .members
             .iter()
-            .filter(|(_, m)| m.tracked && !m.state.presentation && !m.state.presentation_viewer)
+            .filter(|(_, m)| m.tracked && !m.state.presentation && !m.state.presentation_viewer && !m.state.streaming)
             .map(|(id, m)| (*id, Self::layout_participant(*id, m)))
             .collect();
         let mut order: Vec<Participant> =
@@ -241,6 +241,16 @@ impl GstMedia {
                 Some(ViewerFeed { viewer: p.id, assignment: assign(layout, sees, p.id, &self.options), tier: media.tier_for(p.id)? })
             })
             .collect();
+        // Streams: the Hosts' picture of everyone.
+        let streams: Vec<Participant> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.tracked && m.state.streaming)
+            .map(|(id, m)| Participant { audio_muted: true, ..Self::layout_participant(*id, m) })
+            .collect();
+        feeds.extend(streams.iter().filter(|_| !loopback).filter_map(|p| {
+            Some(ViewerFeed { viewer: p.id, assignment: assign(self.host_layout, &shown, p.id, &self.options), tier: media.tier_for(p.id)? })
+        }));
         // Presentation streams: the presentation alone, full frame.
         if let Some(presentation) = shown.first().filter(|p| self.members.get(&p.id).is_some_and(|m| m.state.presentation)) {
             let alone = AssignOptions { overflow_indicator: false, ..self.options.clone() };
@@ -256,7 +266,9 @@ impl GstMedia {
                 Err(e) => tracing::warn!(error = %e, "could not apply the video plan"),
             }
         }
-        let audio = if self.loopback { MixPlan::default() } else { plan_mix(&order, self.selector.speakers()) };
+        // Streams listen (to everyone) and say nothing.
+        let listeners: Vec<Participant> = order.iter().chain(&streams).copied().collect();
+        let audio = if self.loopback { MixPlan::default() } else { plan_mix(&listeners, self.selector.speakers()) };
         if self.applied_audio.as_ref() != Some(&audio) {
             match media.set_mix(&audio) {
                 Ok(()) => self.applied_audio = Some(audio),
@@ -444,7 +456,7 @@ impl MediaHandle for GstMedia {
         let heard: Vec<(Participant, AudioLevel)> = self
             .members
             .iter()
-            .filter(|(_, m)| m.tracked && !m.state.presentation && !m.state.presentation_viewer)
+            .filter(|(_, m)| m.tracked && !m.state.presentation && !m.state.presentation_viewer && !m.state.streaming)
             .map(|(id, m)| (Self::layout_participant(*id, m), levels.get(id).copied().unwrap_or(AudioLevel::SILENCE)))
             .collect();
         self.measure_rates();

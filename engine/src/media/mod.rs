@@ -53,6 +53,9 @@ pub struct MemberMedia {
     pub separate_presentation: bool,
     /// Put in the spotlight by a Host (when; earlier first): shown before everyone else.
     pub spotlight: Option<u64>,
+    /// A streaming participant (RTMP): sent the conference like anyone, shown nowhere, heard
+    /// by nobody.
+    pub streaming: bool,
     /// The remote holds the call: nothing is sent to it.
     pub on_hold: bool,
     /// What a participant who is not (yet) in the conference sees.

@@ -75,6 +75,36 @@ impl ParticipantStatus {
     }
 }
 
+impl ParticipantStatus {
+    /// A streaming participant (RTMP), shown by `display_name` or the URL without its stream key.
+    pub fn stream(id: uuid::Uuid, url: &str, display_name: &str) -> ParticipantStatus {
+        let shown = url.rsplit_once('/').map_or(url, |(base, _)| base).to_string();
+        let now = crate::node::now_iso();
+        ParticipantStatus {
+            id,
+            dialog: crate::sip::DialogId(0),
+            protocol: "rtmp",
+            display_name: if display_name.trim().is_empty() { shown.clone() } else { display_name.to_string() },
+            source_alias: String::new(),
+            destination_alias: shown,
+            remote_address: String::new(),
+            remote_port: 0,
+            vendor: String::new(),
+            role: Some(Role::Guest),
+            answered: true,
+            connected: true,
+            start_time: now.clone(),
+            connect_time: Some(now),
+            on_hold: false,
+            audio_codec: Some("AAC".into()),
+            video_codec: Some("H264".into()),
+            tokens: 0,
+            pin_attempts: 0,
+            outgoing: true,
+        }
+    }
+}
+
 impl ParticipantActor {
     /// Sends the INVITE with our offer; the dialog's events come back as [`SipEvent`]s.
     pub(super) fn dial(&mut self, ctx: &mut Context<Self>) {
