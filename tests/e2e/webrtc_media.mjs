@@ -11,7 +11,9 @@
 // browser must then see yellow (list it in EXPECT) and get a `presentation_start` event naming
 // the presenter. With SECOND=<name>, that browser also asks for the presentation as a stream of
 // its own (`calls` with `present: "receive"`): it must see yellow filling that stream and, once
-// the stream runs, no yellow in its conference picture.
+// the stream runs, no yellow in its conference picture. With UPDATE=<name>, that browser, once
+// it decodes, restarts ICE with a new offer through `calls/<call_uuid>/update` and must keep
+// decoding, then sends `*7` with the call's `dtmf` and must see the conference locked.
 //
 // Environment: CLIENT_URL, ALIAS, BROWSERS (`red:/path/red.y4m,green:/path/green.y4m`),
 // EXPECT (per browser the colours it must see: `red=green+blue,green=red+blue`), RELAY=1 to use
@@ -41,7 +43,7 @@ if (!CLIENT || !ALIAS || browsers.length === 0) {
 }
 
 // Runs in the page: join, call, then sample until the expectations hold (or time runs out).
-async function inPage({ alias, name, others, relay, present, presenter, second }) {
+async function inPage({ alias, name, others, relay, present, presenter, second, update }) {
   const api = (path) => `/api/client/v2/conferences/${encodeURIComponent(alias)}/${path}`;
   const post = async (path, body, token) => {
     const headers = { 'content-type': 'application/json' };
@@ -188,9 +190,25 @@ async function inPage({ alias, name, others, relay, present, presenter, second }
       if (present.includes('yellow') && performance.now() - secondSince > 1500) yellowInMainAfterSecond = true;
     }
     seen = Object.fromEntries(present.map((k) => [k, true]));
+    if (update && framesDecoded > 0 && !window.updated) {
+      window.updated = true;
+      await pc.setLocalDescription(await pc.createOffer({ iceRestart: true }));
+      await new Promise((done) => {
+        if (pc.iceGatheringState === 'complete') return done();
+        pc.addEventListener('icegatheringstatechange', () => pc.iceGatheringState === 'complete' && done());
+        setTimeout(done, 5000);
+      });
+      const [us, u] = await post(`participants/${me}/calls/${c.result.call_uuid}/update`, { sdp: pc.localDescription.sdp }, token);
+      if (us !== 200) return { error: `update ${us}: ${JSON.stringify(u)}` };
+      await pc.setRemoteDescription({ type: 'answer', sdp: u.result.sdp });
+      window.framesAtUpdate = framesDecoded;
+      const [ds, dd] = await post(`participants/${me}/calls/${c.result.call_uuid}/dtmf`, { digits: '*7' }, token);
+      if (ds !== 200) return { error: `dtmf ${ds}: ${JSON.stringify(dd)}` };
+    }
+    const updated = !update || (window.framesAtUpdate !== undefined && framesDecoded > window.framesAtUpdate + 10 && pc.connectionState === 'connected');
     const announced = !presenter || events.some(([e, d]) => e === 'presentation_start' && d.presenter_name === presenter);
     const secondDone = !second || secondYellow > 0.5;
-    if (samples >= 5 && others.every((o) => seen[o]) && audioPackets > 20 && announced && secondDone) break;
+    if (samples >= 5 && others.every((o) => seen[o]) && audioPackets > 20 && announced && secondDone && updated) break;
   }
   // The local candidate of the pair in use: `relay` when the media goes through TURN.
   const final = await pc.getStats();
@@ -206,8 +224,14 @@ async function inPage({ alias, name, others, relay, present, presenter, second }
     await post('release_token', {}, token);
     source.close();
   };
+  let locked = null;
+  if (update) {
+    const r = await fetch(api('conference_status'), { headers: { token } });
+    locked = (await r.json()).result?.locked ?? null;
+  }
   const presentationStart = events.find(([e]) => e === 'presentation_start')?.[1] ?? null;
-  return { name, framesDecoded, firstFrameMs, seen: Object.keys(seen), ownSeen, candidateType, audioPackets, state: pc.connectionState, presentationStart, secondYellow, yellowInMainAfterSecond };
+  return { name, framesDecoded, firstFrameMs, seen: Object.keys(seen), ownSeen, candidateType, audioPackets, state: pc.connectionState, presentationStart, secondYellow, yellowInMainAfterSecond,
+    framesAtUpdate: window.framesAtUpdate ?? null, locked };
 }
 
 const args = ['--no-sandbox', '--disable-gpu', '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
@@ -228,7 +252,7 @@ for (const b of browsers) {
   await page.goto(`${CLIENT}/api/client/v2/status`);
   pages.push([b.name, page]);
   const presenter = process.env.PRESENT || null;
-  runs.push(page.evaluate(inPage, { alias: ALIAS, name: b.name, others: expect[b.name] || [], relay: RELAY, present: presenter === b.name, presenter, second: process.env.SECOND === b.name }));
+  runs.push(page.evaluate(inPage, { alias: ALIAS, name: b.name, others: expect[b.name] || [], relay: RELAY, present: presenter === b.name, presenter, second: process.env.SECOND === b.name, update: process.env.UPDATE === b.name }));
 }
 let failed = false;
 for (const r of await Promise.all(runs)) {
@@ -243,6 +267,8 @@ for (const r of await Promise.all(runs)) {
     if (RELAY && r.candidateType !== 'relay') problems.push(`candidate ${r.candidateType}, not relay`);
     if (process.env.PRESENT && r.presentationStart?.presenter_name !== process.env.PRESENT) problems.push(`no presentation_start from ${process.env.PRESENT}`);
     if (process.env.SECOND === r.name && !(r.secondYellow > 0.5)) problems.push(`the presentation stream was not the presentation (yellow ${r.secondYellow})`);
+    if (process.env.UPDATE === r.name && !(r.framesAtUpdate !== null && r.framesDecoded > r.framesAtUpdate + 10)) problems.push(`not decoding after the update (${r.framesAtUpdate} → ${r.framesDecoded})`);
+    if (process.env.UPDATE === r.name && r.locked !== true) problems.push(`*7 by call dtmf did not lock the conference (locked: ${r.locked})`);
     if (process.env.SECOND === r.name && r.yellowInMainAfterSecond) problems.push('the presentation stayed in the conference picture beside its own stream');
   }
   if (problems.length) {

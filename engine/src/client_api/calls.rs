@@ -128,7 +128,8 @@ pub async fn calls(
     }
 }
 
-/// `POST participants/<uuid>/calls/<call_uuid>/<action>`: `ack`, `new_candidate`, `disconnect`.
+/// `POST participants/<uuid>/calls/<call_uuid>/<action>`: `ack`, `new_candidate`, `update`,
+/// `dtmf`, `disconnect`.
 pub async fn call_action(
     state: web::Data<ClientState>,
     req: HttpRequest,
@@ -155,6 +156,15 @@ pub async fn call_action(
             let mid = body.get("mid").and_then(Value::as_str).map(str::to_string);
             CallCommand::Candidate { candidate: candidate.to_string(), mid }
         }
+        "update" => match body.get("sdp").and_then(Value::as_str).filter(|s| !s.trim().is_empty()) {
+            Some(sdp) => CallCommand::Update { sdp: sdp.to_string() },
+            None => return fail(400, "sdp is required"),
+        },
+        "dtmf" => match body.get("digits").and_then(Value::as_str).filter(|d| !d.is_empty()) {
+            Some(d) if d.chars().all(|c| matches!(c, '0'..='9' | '*' | '#' | 'A'..='D')) => CallCommand::Dtmf { digits: d.to_string() },
+            Some(d) => return fail(400, format!("digits: {d:?} holds characters that are not DTMF digits (0-9, *, #, A-D)")),
+            None => return fail(400, "digits is required"),
+        },
         other => return fail(404, format!("Unknown call request {other}")),
     };
     let conference = match conference_of(&state, &g.conference).await {

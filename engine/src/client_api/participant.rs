@@ -131,6 +131,10 @@ pub enum CallCommand {
     Candidate { candidate: String, mid: Option<String> },
     /// `disconnect`: the call ends, the participant stays.
     Disconnect,
+    /// `update`: a new offer in the same call; the answer comes back.
+    Update { sdp: String },
+    /// `dtmf`: digits, read as in-call controls.
+    Dtmf { digits: String },
 }
 
 #[derive(Message)]
@@ -161,6 +165,24 @@ impl Handler<CallRequest> for ApiParticipant {
             }
             CallCommand::Disconnect => {
                 self.end_call(msg.call, "client disconnect");
+                Box::pin(async { Ok(json!(true)) })
+            }
+            CallCommand::Update { sdp } => {
+                let (bridge, runtime) = (call.bridge.clone(), call.runtime.clone());
+                Box::pin(async move {
+                    match runtime.run(async move { bridge.update(&sdp).await }).await {
+                        Some(Ok(answer)) => Ok(json!({"sdp": answer})),
+                        Some(Err(e)) => Err(CommandError::new(400, e.to_string())),
+                        None => Err(CommandError::new(503, "The WebRTC service is shutting down")),
+                    }
+                })
+            }
+            CallCommand::Dtmf { digits } => {
+                for digit in digits.chars() {
+                    if let Some(control) = self.controls.press(digit) {
+                        self.conference.do_send(DtmfControl { id: self.id, control });
+                    }
+                }
                 Box::pin(async { Ok(json!(true)) })
             }
         }

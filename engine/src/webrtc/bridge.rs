@@ -204,6 +204,25 @@ impl WebRtcBridge {
         self.pc.add_ice_candidate(init).await.map_err(wrtc)
     }
 
+    /// A new offer from the browser in the same session (the Client API's `update`: an ICE
+    /// restart, a track added or removed). The codecs stay those of the first answer: the media
+    /// pipeline was built for them; an offer without them is refused.
+    pub async fn update(&self, offer_sdp: &str) -> Result<String, BridgeError> {
+        let choice = offer::choose(offer_sdp, false).map_err(BridgeError::Offer)?;
+        let same = |chosen: &Option<ChosenCodec>, leg: &Option<MediaLeg>| match (chosen, leg) {
+            (_, None) => true,
+            (Some(c), Some(l)) => c.codec == l.codec && c.payload_type == l.payload_type,
+            (None, Some(_)) => true, // a kind the browser stopped sending; its leg just idles
+        };
+        if !same(&choice.audio, &self.description.audio) || !same(&choice.video, &self.description.video) {
+            return Err(BridgeError::Offer("an update must keep the codecs and payload types of the call".into()));
+        }
+        self.pc.set_remote_description(RTCSessionDescription::offer(offer_sdp.to_owned()).map_err(wrtc)?).await.map_err(wrtc)?;
+        let answer = self.pc.create_answer(None).await.map_err(wrtc)?;
+        self.pc.set_local_description(answer).await.map_err(wrtc)?;
+        Ok(self.pc.local_description().await.ok_or_else(|| wrtc("no local description"))?.sdp)
+    }
+
     /// The local candidates gathered so far (also in the answer when gathered in time).
     pub fn local_candidates(&self) -> Vec<RTCIceCandidateInit> {
         self.handler.candidates.lock().unwrap().clone()
