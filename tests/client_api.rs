@@ -348,3 +348,25 @@ fn the_stage_event_names_the_speaking_sip_caller() {
     assert_eq!(stage[0]["stage_index"], 0);
     caller.hangup();
 }
+
+#[test]
+fn a_virtual_reception_asks_for_the_meeting_number_and_puts_the_client_through() {
+    let (up, api, http) = start();
+    let create = |body: Value| {
+        let r = http.post(format!("{}/api/admin/configuration/v1/conference/", up.base)).basic_auth("admin", Some(PW)).json(&body).send().unwrap();
+        assert_eq!(r.status().as_u16(), 201, "{}", r.text().unwrap_or_default());
+    };
+    create(json!({"name": "Lobby", "service_type": "two_stage_dialing", "match_string": r"(\d{4})", "replace_string": r"room\1", "aliases": [{"alias": "lobby"}]}));
+    create(json!({"name": "Room 4242", "pin": "424242", "aliases": [{"alias": "room4242"}]}));
+    let rt = "conferences/lobby/request_token";
+    let (s, v) = api.post(rt, None, None, json!({"display_name": "Vic"}));
+    assert_eq!((s, &v["result"]), (403, &json!({"conference_extension": "standard"})), "{v}");
+    assert_eq!(api.post(rt, None, None, json!({"display_name": "Vic", "conference_extension": "99"})).0, 404, "not a number the lobby takes");
+    assert_eq!(api.post(rt, None, None, json!({"display_name": "Vic", "conference_extension": "1111"})).0, 404, "no such meeting");
+    // The meeting's own PIN step follows.
+    let (s, v) = api.post(rt, None, None, json!({"display_name": "Vic", "conference_extension": "4242"}));
+    assert_eq!((s, &v["result"]["pin"]), (403, &json!("required")), "{v}");
+    let (s, v) = api.post(rt, None, Some("424242"), json!({"display_name": "Vic", "conference_extension": "4242"}));
+    assert_eq!(s, 200, "{v}");
+    assert_eq!((v["result"]["conference_name"].as_str(), v["result"]["role"].as_str()), (Some("Room 4242"), Some("HOST")));
+}

@@ -16,6 +16,7 @@ pub mod media;
 pub mod node;
 pub mod participant;
 pub mod policy;
+pub mod reception;
 pub mod routing;
 pub mod rtmp;
 pub mod sdp;

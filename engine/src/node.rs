@@ -618,6 +618,8 @@ pub struct ApiJoin {
     /// The `pin` header.
     pub pin: Option<String>,
     pub remote_address: String,
+    /// The meeting number for a Virtual Reception alias (`conference_extension`).
+    pub conference_extension: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -636,13 +638,30 @@ impl Handler<ApiJoin> for NodeSupervisor {
         let refuse = |status: u16, text: &str| Refusal { status, result: json!(text) };
         let directory = self.directory.clone();
         let alias = msg.alias.clone();
+        let extension = msg.conference_extension.clone();
         let lookup = async move {
             let directory = directory.ok_or_else(|| refuse(503, "No service directory"))?;
             let service = directory.lookup(&alias).await.map_err(|e| {
                 tracing::warn!(error = %e, "service look-up failed");
                 refuse(503, "Configuration unavailable")
             })?;
-            let service = service.ok_or_else(|| refuse(404, "Conference not found"))?;
+            let mut service = service.ok_or_else(|| refuse(404, "Conference not found"))?;
+            // A Virtual Reception: the client must name the meeting; then that is the service.
+            if service["service_type"] == "two_stage_dialing" {
+                let reception = ServiceInfo::from_json(&service);
+                let Some(number) = extension.as_deref().filter(|e| !e.trim().is_empty()) else {
+                    return Err(Refusal { status: 403, result: json!({"conference_extension": "standard"}) });
+                };
+                let target = crate::reception::dialled_alias(&reception.match_string, &reception.replace_string, number)
+                    .ok_or_else(|| refuse(404, "Conference not found"))?;
+                let found = directory.lookup(&target).await.map_err(|e| {
+                    tracing::warn!(error = %e, "service look-up failed");
+                    refuse(503, "Configuration unavailable")
+                })?;
+                service = found
+                    .filter(|s| s["service_type"] != "two_stage_dialing")
+                    .ok_or_else(|| refuse(404, "Conference not found"))?;
+            }
             let globals = directory.global().await.map(|g| Globals::from_json(&g)).unwrap_or_default();
             Ok::<_, Refusal>((service, globals))
         };

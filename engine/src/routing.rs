@@ -86,6 +86,9 @@ pub struct ServiceInfo {
     pub call_type: String,
     /// Dialled when the conference starts.
     pub automatic_participants: Vec<AutomaticParticipant>,
+    /// Virtual Reception: how an entered number becomes an alias.
+    pub match_string: String,
+    pub replace_string: String,
 }
 
 /// Whether an automatically dialled participant keeps its conference going
@@ -154,6 +157,8 @@ impl ServiceInfo {
             max_callrate_out: v.get("max_callrate_out").and_then(Value::as_u64).filter(|k| *k > 0),
             max_callrate_in: v.get("max_callrate_in").and_then(Value::as_u64).filter(|k| *k > 0),
             call_type: s("call_type"),
+            match_string: s("match_string"),
+            replace_string: s("replace_string"),
             // The database's details, or a policy result's objects.
             automatic_participants: [v.get("automatic_participant_details"), v.get("automatic_participants")]
                 .into_iter()

@@ -25,9 +25,8 @@ impl Refusal {
 pub fn admit(service: &ServiceInfo, pin: Option<&str>) -> Result<Role, Refusal> {
     match service.service_type.as_str() {
         "conference" | "lecture" | "test_call" => {}
-        "two_stage_dialing" => {
-            return Err(Refusal::new(403, json!("Virtual Reception is not supported by this Conferencing Node yet")));
-        }
+        // The node asks for the meeting number first (`conference_extension`).
+        "two_stage_dialing" => return Err(Refusal::new(403, json!({"conference_extension": "standard"}))),
         other => return Err(Refusal::new(403, json!(format!("Service type {other} cannot be joined from the Client API")))),
     }
     if !needs_pin(service) {

@@ -126,7 +126,8 @@ async fn request_token(
     }
     let pin = req.headers().get("pin").and_then(|v| v.to_str().ok()).map(str::to_string);
     let remote_address = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
-    let join = ApiJoin { alias: alias.into_inner(), display_name: display_name.to_string(), pin, remote_address };
+    let conference_extension = body.get("conference_extension").and_then(Value::as_str).map(str::to_string);
+    let join = ApiJoin { alias: alias.into_inner(), display_name: display_name.to_string(), pin, remote_address, conference_extension };
     match state.node.send(join).await {
         Err(_) => fail(503, "The Conferencing Node is shutting down"),
         Ok(Err(refusal)) => fail(refusal.status, refusal.result),

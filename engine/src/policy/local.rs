@@ -127,7 +127,7 @@ fn regex_search(pattern: &str, s: &str) -> Result<Value, Error> {
 }
 
 /// Python-style `\1` group references to the regex crate's `${1}`; a literal `$` stays literal.
-fn python_replacement(r: &str) -> String {
+pub(crate) fn python_replacement(r: &str) -> String {
     let mut out = String::with_capacity(r.len());
     let mut chars = r.chars().peekable();
     while let Some(c) = chars.next() {
