@@ -158,3 +158,51 @@ fn rfc4733_dtmf_comes_out_as_events() {
     assert_eq!(digits, "1#9");
     eprintln!("three digits in {:?}", start.elapsed());
 }
+
+/// How much of `samples` is loud, by 20 ms frame (speech: most of it; a tick a second: little).
+fn loud_share(samples: &[i16]) -> f64 {
+    let frames: Vec<&[i16]> = samples.chunks(960).collect();
+    let loud = frames.iter().filter(|f| f.iter().map(|s| (*s as f64).powi(2)).sum::<f64>() / f.len() as f64 > 300.0f64.powi(2)).count();
+    loud as f64 / frames.len().max(1) as f64
+}
+
+#[test]
+fn a_screen_speaks_its_prompt_and_a_wrong_pin_changes_it() {
+    init();
+    let mut media = ConferenceMedia::new(config(42_600)).unwrap();
+    let remote = free_port();
+    let rx = receive_audio(remote, AudioCodec::Pcmu, 0);
+    let id = ParticipantId(1);
+    media.add_participant(id, audio_only(AudioCodec::Pcmu, 0, remote)).unwrap();
+    media.show_screen(id, "Enter the PIN", Some(Prompt::PinEntry)).unwrap();
+    // Two seconds of the prompt: speech, not ticks.
+    eventually(Duration::from_secs(10), || {
+        let got = tail(&rx.samples, 96_000);
+        let share = loud_share(&got);
+        if got.len() == 96_000 && share > 0.4 { Ok(()) } else { Err(format!("{} samples, {share:.2} loud", got.len())) }
+    })
+    .unwrap();
+    // The retry prompt replaces it in place, from its beginning.
+    media.show_screen(id, "Try again", Some(Prompt::PinRetry)).unwrap();
+    let before = rx.samples.lock().unwrap().len();
+    eventually(Duration::from_secs(10), || {
+        let n = rx.samples.lock().unwrap().len() - before;
+        if n >= 48_000 { Ok(()) } else { Err(format!("{n} samples since")) }
+    })
+    .unwrap();
+    let after = tail(&rx.samples, 48_000);
+    assert!(loud_share(&after) > 0.4, "still speaking after the change: {:.2}", loud_share(&after));
+    // Without a prompt, the screen ticks: little of it is loud.
+    let id2 = ParticipantId(2);
+    let remote2 = free_port();
+    let rx2 = receive_audio(remote2, AudioCodec::Pcmu, 0);
+    media.add_participant(id2, audio_only(AudioCodec::Pcmu, 0, remote2)).unwrap();
+    media.show_screen(id2, "Waiting", None).unwrap();
+    eventually(Duration::from_secs(10), || {
+        let got = tail(&rx2.samples, 96_000);
+        if got.len() == 96_000 { Ok(()) } else { Err(format!("{} samples", got.len())) }
+    })
+    .unwrap();
+    let ticks = loud_share(&tail(&rx2.samples, 96_000));
+    assert!(ticks < 0.3, "ticks are mostly silence: {ticks:.2}");
+}

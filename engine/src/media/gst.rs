@@ -281,7 +281,7 @@ impl GstMedia {
                 continue;
             }
             match screen {
-                Some(s) => match media.show_screen(id, s.text()) {
+                Some(s) => match media.show_screen(id, s.text(), Some(s.prompt())) {
                     Ok(()) => m.screen = Some(s),
                     Err(e) => tracing::warn!(participant = %m.uuid, error = %e, "screen could not be shown"),
                 },

@@ -74,6 +74,17 @@ pub enum Screen {
 }
 
 impl Screen {
+    /// What is said.
+    pub fn prompt(self) -> convene_pipelines::conference::Prompt {
+        use convene_pipelines::conference::Prompt;
+        match self {
+            Screen::PinEntry { retry: false } => Prompt::PinEntry,
+            Screen::PinEntry { retry: true } => Prompt::PinRetry,
+            Screen::WaitingForHost => Prompt::WaitingForHost,
+            Screen::Locked => Prompt::Locked,
+        }
+    }
+
     /// The text shown (and what the audio cue stands for).
     pub fn text(self) -> &'static str {
         match self {

@@ -27,6 +27,7 @@ pub mod codecs;
 pub mod events;
 mod fanout;
 mod participant;
+pub mod prompt;
 mod screen;
 mod video;
 
@@ -41,6 +42,7 @@ use gstreamer::prelude::*;
 
 pub use codecs::{AudioCodec, AudioSpec, H264Params, VideoCodecSpec, VideoSpec};
 pub use events::{EventHandler, MediaEvent};
+pub use prompt::Prompt;
 
 use crate::layout::{
     AssignOptions, Assignment, EncodeTier, EncoderPlan, Layout, MixPlan, PaneFill, Participant, ParticipantId, Tile,
@@ -443,9 +445,9 @@ impl ConferenceMedia {
     /// in their own codecs; showing another text only changes the text. The conference's plans
     /// should no longer include them as a viewer or listener (they are taken off any conference
     /// encoder here regardless, so two streams never interleave).
-    pub fn show_screen(&mut self, id: ParticipantId, text: &str) -> Result<(), ConferenceError> {
+    pub fn show_screen(&mut self, id: ParticipantId, text: &str, prompt: Option<Prompt>) -> Result<(), ConferenceError> {
         if let Some(s) = self.screens.get(&id) {
-            s.set_text(text);
+            s.set_text(text, prompt);
             return Ok(());
         }
         let p = self.participants.get(&id).ok_or(ConferenceError::Participant(id, "not present"))?;
@@ -464,7 +466,7 @@ impl ConferenceMedia {
         let island = ScreenIsland::build(&mut || {
             next += 1;
             next
-        }, text, video, audio_codec, fps)?;
+        }, text, video, audio_codec.map(|c| (c, prompt)), fps)?;
         self.next_island = next;
         let enc_bins = island.video_encoder.iter().map(|e| &e.bin).chain(island.audio_encoder.iter().map(|e| &e.bin));
         for bin in enc_bins.chain(island.bins.iter()) {
