@@ -50,6 +50,12 @@ impl Baresip {
 
     /// As [`start`](Self::start), with the camera an ffmpeg lavfi source (`testsrc2`, `color=c=blue`).
     pub fn start_with_camera(name: &str, audio_codecs: &str, video_codecs: &str, camera: &str) -> Baresip {
+        Baresip::start_with(name, audio_codecs, video_codecs, camera, "")
+    }
+
+    /// As [`start_with_camera`](Self::start_with_camera), with more config lines (e.g.
+    /// `sip_cafile /path/ca.pem` to trust a TLS server).
+    pub fn start_with(name: &str, audio_codecs: &str, video_codecs: &str, camera: &str, extra_config: &str) -> Baresip {
         let dir = tempfile::tempdir().unwrap();
         let sip = free_pair();
         let ctrl = free_port();
@@ -69,7 +75,7 @@ impl Baresip {
              module_app contact.so\nmodule_app menu.so\n",
             rtp + 199
         );
-        std::fs::write(dir.path().join("config"), config).unwrap();
+        std::fs::write(dir.path().join("config"), format!("{config}{extra_config}\n")).unwrap();
         let video_param = if video_codecs.is_empty() { String::new() } else { format!(";video_codecs={video_codecs}") };
         let account = format!(
             "\"{name}\" <sip:{name}@127.0.0.1:{sip}>;regint=0;answermode=auto;audio_codecs={audio_codecs}{video_param}\n"

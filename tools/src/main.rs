@@ -183,7 +183,12 @@ fn run(s: Settings, manager: bool, node: bool) -> Result<(), String> {
                 Some(db) => ServiceDirectory::Db(db),
                 None => ServiceDirectory::manager(&manager_url, &secret),
             };
-            let sip = convene_engine::transport::bind(s.sip).await.map_err(|e| format!("cannot listen for SIP on {}: {e}", s.sip))?;
+            let mut sip = convene_engine::transport::bind(s.sip).await.map_err(|e| format!("cannot listen for SIP on {}: {e}", s.sip))?;
+            if let Some((listen, cert, key)) = &s.sip_tls {
+                let tls = convene_engine::transport::SipTls { listen: *listen, cert: cert.clone(), key: key.clone() };
+                sip = sip.with_tls(&tls).await.map_err(|e| format!("cannot listen for SIP over TLS on {listen}: {e}"))?;
+            }
+            let sip_tls_local = sip.tls_local;
             let advertise = loopback_if_unspecified(sip.local);
             let control = TcpListener::bind(s.control).map_err(|e| format!("cannot listen on {}: {e}", s.control))?;
             let control_addr = loopback_if_unspecified(control.local_addr().map_err(|e| e.to_string())?);
@@ -224,6 +229,9 @@ fn run(s: Settings, manager: bool, node: bool) -> Result<(), String> {
             let control_server = convene_engine::control::serve(control, supervisor, secret.clone()).map_err(|e| e.to_string())?;
             actix_rt::spawn(control_server);
             println!("  SIP:             {advertise} (UDP and TCP); media on {}", s.media_address);
+            if let Some(at) = sip_tls_local {
+                println!("  SIP over TLS:    {}", loopback_if_unspecified(at));
+            }
             println!("  node control:    http://{control_addr}/api/internal/v1/command/");
             println!("  Client API:      http://{client_addr}/api/client/v2/conferences/<alias>/");
             println!("Conferencing node \"{}\" reporting to the management node.", s.node_name);

@@ -24,6 +24,9 @@ pub struct FileSettings {
     pub turn_username: Option<String>,
     pub turn_password: Option<String>,
     pub webrtc_relay_only: Option<bool>,
+    pub sip_tls: Option<SocketAddr>,
+    pub sip_tls_cert: Option<PathBuf>,
+    pub sip_tls_key: Option<PathBuf>,
 }
 
 impl FileSettings {
@@ -56,6 +59,8 @@ pub struct Settings {
     pub turn: Option<(String, String, String)>,
     /// WebRTC through TURN relays only (locked-down networks, tests).
     pub webrtc_relay_only: bool,
+    /// SIP over TLS: listen address, certificate chain and key (PEM), when all three are set.
+    pub sip_tls: Option<(SocketAddr, PathBuf, PathBuf)>,
 }
 
 pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
@@ -109,6 +114,15 @@ pub struct Overrides {
     /// Use TURN relay candidates only for WebRTC (node and browsers).
     #[arg(long, env = "CONVENE_WEBRTC_RELAY_ONLY")]
     pub webrtc_relay_only: Option<bool>,
+    /// SIP over TLS listen address (e.g. 0.0.0.0:5061); needs --sip-tls-cert and --sip-tls-key.
+    #[arg(long, env = "CONVENE_SIP_TLS")]
+    pub sip_tls: Option<SocketAddr>,
+    /// PEM file with the SIP TLS certificate chain (server certificate first).
+    #[arg(long, env = "CONVENE_SIP_TLS_CERT")]
+    pub sip_tls_cert: Option<PathBuf>,
+    /// PEM file with the SIP TLS private key.
+    #[arg(long, env = "CONVENE_SIP_TLS_KEY")]
+    pub sip_tls_key: Option<PathBuf>,
 }
 
 impl Settings {
@@ -142,6 +156,10 @@ impl Settings {
                 (url, o.turn_username.or(file.turn_username).unwrap_or_default(), o.turn_password.or(file.turn_password).unwrap_or_default())
             }),
             webrtc_relay_only: o.webrtc_relay_only.or(file.webrtc_relay_only).unwrap_or(false),
+            sip_tls: match (o.sip_tls.or(file.sip_tls), o.sip_tls_cert.or(file.sip_tls_cert), o.sip_tls_key.or(file.sip_tls_key)) {
+                (Some(at), Some(cert), Some(key)) => Some((at, cert, key)),
+                _ => None,
+            },
         }
     }
 

@@ -1,6 +1,8 @@
-//! The SIP driver: a tokio task that owns the sans-IO [`SipEndpoint`], a UDP socket and a TCP
-//! listener (with one reader and one writer task per connection, each reader framing its stream
-//! with a [`StreamFramer`] and answering CRLF keep-alives with a CRLF pong).
+//! The SIP driver: a tokio task that owns the sans-IO [`SipEndpoint`], a UDP socket, a TCP
+//! listener and, when a certificate is configured, a TLS listener (rustls), with one reader and
+//! one writer task per connection, each reader framing its stream with a [`StreamFramer`] and
+//! answering CRLF keep-alives with a CRLF pong. TLS connections are accepted, not opened: we
+//! answer and send in-dialog requests over the caller's connection.
 //!
 //! Events go to the node supervisor as actix messages ([`SipEvent`], sent with `do_send`, which
 //! never blocks); the supervisor and its conference/participant actors send commands back
@@ -13,7 +15,10 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use rand::RngCore;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 
@@ -97,7 +102,50 @@ impl SipHandle {
 pub struct SipSockets {
     udp: UdpSocket,
     tcp: TcpListener,
+    tls: Option<(TcpListener, TlsAcceptor)>,
     pub local: SocketAddr,
+    /// Where SIP over TLS listens, if it does.
+    pub tls_local: Option<SocketAddr>,
+}
+
+/// SIP over TLS: where to listen, and the certificate chain and private key (PEM files).
+#[derive(Debug, Clone)]
+pub struct SipTls {
+    pub listen: SocketAddr,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+/// A TLS server configuration from PEM files, with a clear error for each thing wrong.
+fn acceptor(tls: &SipTls) -> io::Result<TlsAcceptor> {
+    let bad = |what: &str, path: &std::path::Path, e: &dyn std::fmt::Display| io::Error::other(format!("{what} {}: {e}", path.display()));
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert)
+        .map_err(|e| bad("SIP TLS certificate", &tls.cert, &e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad("SIP TLS certificate", &tls.cert, &e))?;
+    if certs.is_empty() {
+        return Err(bad("SIP TLS certificate", &tls.cert, &"no certificate in the file"));
+    }
+    let key = PrivateKeyDer::from_pem_file(&tls.key).map_err(|e| bad("SIP TLS key", &tls.key, &e))?;
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| io::Error::other(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| bad("SIP TLS certificate and key", &tls.cert, &e))?;
+    Ok(TlsAcceptor::from(std::sync::Arc::new(config)))
+}
+
+impl SipSockets {
+    /// Also listens for SIP over TLS.
+    pub async fn with_tls(mut self, tls: &SipTls) -> io::Result<SipSockets> {
+        let acceptor = acceptor(tls)?;
+        let listener = TcpListener::bind(tls.listen).await?;
+        self.tls_local = Some(listener.local_addr()?);
+        self.tls = Some((listener, acceptor));
+        Ok(self)
+    }
 }
 
 /// Binds UDP and TCP on the same address. With port 0, the TCP port follows the UDP one.
@@ -107,7 +155,7 @@ pub async fn bind(addr: SocketAddr) -> io::Result<SipSockets> {
         let udp = UdpSocket::bind(addr).await?;
         let local = udp.local_addr()?;
         match TcpListener::bind(local).await {
-            Ok(tcp) => return Ok(SipSockets { udp, tcp, local }),
+            Ok(tcp) => return Ok(SipSockets { udp, tcp, tls: None, local, tls_local: None }),
             Err(e) if addr.port() == 0 => last = Some(e),
             Err(e) => return Err(e),
         }
@@ -116,7 +164,7 @@ pub async fn bind(addr: SocketAddr) -> io::Result<SipSockets> {
 }
 
 enum Internal {
-    Frame { from: SocketAddr, bytes: Vec<u8> },
+    Frame { from: SocketAddr, transport: Transport, bytes: Vec<u8> },
     Closed { peer: SocketAddr },
     Connected { peer: SocketAddr, writer: mpsc::UnboundedSender<Vec<u8>> },
     ConnectFailed { peer: SocketAddr },
@@ -128,6 +176,7 @@ pub fn start(sockets: SipSockets, advertise: SocketAddr, events: Recipient<SipEv
     let (handle, commands) = SipHandle::channel_at(advertise);
     let mut cfg = EndpointConfig::new(advertise);
     cfg.rng_seed = rand::rngs::OsRng.next_u64();
+    cfg.tls_port = sockets.tls_local.map(|a| a.port());
     let endpoint = SipEndpoint::new(cfg);
     actix_rt::spawn(run(endpoint, sockets, events, commands));
     handle
@@ -146,8 +195,11 @@ struct Driver {
 
 async fn run(ep: SipEndpoint, sockets: SipSockets, events: Recipient<SipEvent>, mut commands: mpsc::UnboundedReceiver<SipCommand>) {
     let (itx, mut irx) = mpsc::unbounded_channel();
-    let SipSockets { udp, tcp, local } = sockets;
+    let SipSockets { udp, tcp, tls, local, tls_local } = sockets;
     tracing::info!(%local, "SIP listening on UDP and TCP");
+    if let Some(at) = tls_local {
+        tracing::info!(%at, "SIP listening on TLS");
+    }
     let mut d = Driver { ep, udp, events, conns: HashMap::new(), connecting: HashMap::new(), internal: itx, direct: HashMap::new() };
     let mut buf = vec![0u8; 65536];
     loop {
@@ -161,11 +213,33 @@ async fn run(ep: SipEndpoint, sockets: SipSockets, events: Recipient<SipEvent>, 
             },
             r = tcp.accept() => match r {
                 Ok((stream, peer)) => {
-                    let writer = spawn_connection(stream, peer, d.internal.clone());
+                    let _ = stream.set_nodelay(true);
+                    let writer = spawn_connection(stream, peer, Transport::Tcp, d.internal.clone());
                     d.conns.insert(peer, writer);
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "TCP accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            r = accept_tls(&tls) => match r {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let (acceptor, internal) = (tls.as_ref().expect("accepting").1.clone(), d.internal.clone());
+                    // The handshake runs on its own task: a slow or hostile client holds up nobody.
+                    actix_rt::spawn(async move {
+                        match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+                            Ok(Ok(tls)) => {
+                                let writer = spawn_connection(tls, peer, Transport::Tls, internal.clone());
+                                let _ = internal.send(Internal::Connected { peer, writer });
+                            }
+                            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "TLS accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
@@ -179,7 +253,7 @@ async fn run(ep: SipEndpoint, sockets: SipSockets, events: Recipient<SipEvent>, 
 impl Driver {
     fn on_internal(&mut self, m: Internal) {
         match m {
-            Internal::Frame { from, bytes } => self.ep.handle_datagram(Instant::now(), from, Transport::Tcp, &bytes),
+            Internal::Frame { from, transport, bytes } => self.ep.handle_datagram(Instant::now(), from, transport, &bytes),
             Internal::Closed { peer } => {
                 self.conns.remove(&peer);
             }
@@ -239,6 +313,17 @@ impl Driver {
                         tracing::debug!(%to, error = %e, "UDP send failed");
                     }
                 }
+                Output::Transmit { to, transport: Transport::Tls, bytes } => {
+                    // We only answer on TLS connections callers opened.
+                    match self.conns.get(&to) {
+                        Some(w) if w.send(bytes).is_ok() => {}
+                        _ => {
+                            tracing::debug!(%to, "no TLS connection to send on");
+                            self.conns.remove(&to);
+                            self.ep.handle_transport_error(Instant::now(), to, Transport::Tls);
+                        }
+                    }
+                }
                 Output::Transmit { to, bytes, .. } => self.send_stream(to, bytes),
             }
         }
@@ -269,7 +354,8 @@ impl Driver {
         actix_rt::spawn(async move {
             match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(to)).await {
                 Ok(Ok(stream)) => {
-                    let writer = spawn_connection(stream, to, internal.clone());
+                    let _ = stream.set_nodelay(true);
+                    let writer = spawn_connection(stream, to, Transport::Tcp, internal.clone());
                     let _ = internal.send(Internal::Connected { peer: to, writer });
                 }
                 _ => {
@@ -280,10 +366,20 @@ impl Driver {
     }
 }
 
-/// Reader and writer tasks of one TCP connection; returns where to queue bytes for it.
-fn spawn_connection(stream: TcpStream, peer: SocketAddr, internal: mpsc::UnboundedSender<Internal>) -> mpsc::UnboundedSender<Vec<u8>> {
-    let _ = stream.set_nodelay(true);
-    let (mut rd, mut wr) = stream.into_split();
+/// Accepts the next TLS connection's TCP stream (never, without TLS).
+async fn accept_tls(tls: &Option<(TcpListener, TlsAcceptor)>) -> io::Result<(TcpStream, SocketAddr)> {
+    match tls {
+        Some((listener, _)) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reader and writer tasks of one TCP or TLS connection; returns where to queue bytes for it.
+fn spawn_connection<S>(stream: S, peer: SocketAddr, transport: Transport, internal: mpsc::UnboundedSender<Internal>) -> mpsc::UnboundedSender<Vec<u8>>
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let (wtx, mut wrx) = mpsc::unbounded_channel::<Vec<u8>>();
     actix_rt::spawn(async move {
         while let Some(bytes) = wrx.recv().await {
@@ -306,7 +402,7 @@ fn spawn_connection(stream: TcpStream, peer: SocketAddr, internal: mpsc::Unbound
             loop {
                 match framer.next_frame() {
                     Ok(Some(Frame::Message(bytes))) => {
-                        if internal.send(Internal::Frame { from: peer, bytes }).is_err() {
+                        if internal.send(Internal::Frame { from: peer, transport, bytes }).is_err() {
                             break 'read;
                         }
                     }

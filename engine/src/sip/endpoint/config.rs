@@ -31,6 +31,8 @@ pub struct EndpointConfig {
     pub route_by_target: bool,
     /// Seed for tags, branches and Call-IDs. Use OS randomness in production.
     pub rng_seed: u64,
+    /// The port SIP over TLS listens on, when it does (its Via and Contact name it).
+    pub tls_port: Option<u16>,
 }
 
 impl EndpointConfig {
@@ -44,6 +46,7 @@ impl EndpointConfig {
             session_timer: SessionTimerConfig::default(),
             route_by_target: false,
             rng_seed: 0,
+            tls_port: None,
         }
     }
 }

@@ -301,12 +301,20 @@ impl SipEndpoint {
         self.outputs.push_back(Output::Transmit { to, transport, bytes });
     }
 
+    /// The port we are reached at over `transport` (TLS has its own).
+    fn local_port(&self, transport: Transport) -> u16 {
+        match (transport, self.cfg.tls_port) {
+            (Transport::Tls, Some(p)) => p,
+            _ => self.cfg.local_addr.port(),
+        }
+    }
+
     /// A fresh top Via for a request we send.
     fn our_via(&mut self, transport: Transport) -> Via {
         let mut via = Via::new(
             transport.as_str(),
             Host::from(self.cfg.local_addr.ip()),
-            Some(self.cfg.local_addr.port()),
+            Some(self.local_port(transport)),
             &self.ids.branch(),
         );
         via.params.set("rport", None);
@@ -315,7 +323,8 @@ impl SipEndpoint {
 
     /// Our Contact for a transport.
     fn our_contact(&self, transport: Transport) -> NameAddr {
-        let mut uri = SipUri::from_addr(Some(&self.cfg.contact_user), self.cfg.local_addr);
+        let at = SocketAddr::new(self.cfg.local_addr.ip(), self.local_port(transport));
+        let mut uri = SipUri::from_addr(Some(&self.cfg.contact_user), at);
         if transport != Transport::Udp {
             uri.params.set("transport", Some(&transport.as_str().to_ascii_lowercase()));
         }
