@@ -20,7 +20,7 @@ pkgs=()
 [ "$want_build" = 1 ] && pkgs+=(build-essential pkg-config curl git libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   libgstreamer-plugins-bad1.0-dev libpq-dev)
 if [ "$want_test" = 1 ]; then
-  pkgs+=(postgresql chromium slapd ldap-utils sip-tester baresip-core baresip-ffmpeg coturn nginx libnginx-mod-rtmp ffmpeg)
+  pkgs+=(postgresql chromium slapd ldap-utils sip-tester baresip-core baresip-ffmpeg coturn nginx libnginx-mod-rtmp ffmpeg firefox-esr)
   # Node.js may come from elsewhere than Debian (with its own npm); only install Debian's when
   # there is none, since Debian's npm conflicts with other Node.js builds.
   command -v node >/dev/null 2>&1 || pkgs+=(nodejs)

@@ -63,7 +63,9 @@ pub struct OfferChoice {
 pub fn choose(offer: &str, prefer_h264: bool) -> Result<OfferChoice, String> {
     let sdp = sdp::parse(offer).map_err(|e| format!("unreadable offer: {e}"))?;
     let mut choice = OfferChoice::default();
-    for (index, m) in sdp.media.iter().enumerate().filter(|(_, m)| m.port != 0) {
+    // Port 0 rejects an m-line, except with `a=bundle-only` (RFC 8843 §6): Firefox offers every
+    // m-line after the first that way, to be carried on the first one's transport.
+    for (index, m) in sdp.media.iter().enumerate().filter(|(_, m)| m.port != 0 || m.has_attribute("bundle-only")) {
         let receive_only = sdp.direction_for(index) == sdp::Direction::SendOnly;
         match m.kind {
             MediaKind::Audio if choice.audio.is_none() => {
@@ -145,6 +147,38 @@ a=rtpmap:125 H264/90000\r\na=fmtp:125 level-asymmetry-allowed=1;packetization-mo
         assert_eq!(a.fmtp, "minptime=10;useinbandfec=1");
         let v = c.video.unwrap();
         assert_eq!((v.codec, v.payload_type), (BridgeCodec::Vp8, 96));
+    }
+
+    /// What Firefox 153 offers (no H.264 without its OpenH264 plug-in; VP8, VP9, AV1 with RTX), its
+    /// video m-line `bundle-only` with port 0.
+    const FIREFOX_LIKE: &str = "v=0\r\no=mozilla...THIS_IS_SDPARTA-99.0 4242 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+        a=fingerprint:sha-256 AA:BB\r\na=group:BUNDLE 0 1\r\na=ice-options:trickle\r\na=msid-semantic:WMS *\r\n\
+        m=audio 9 UDP/TLS/RTP/SAVPF 109 9 0 8 101\r\nc=IN IP4 0.0.0.0\r\na=sendrecv\r\n\
+        a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\na=extmap:2/recvonly urn:ietf:params:rtp-hdrext:csrc-audio-level\r\n\
+        a=extmap:3 urn:ietf:params:rtp-hdrext:sdes:mid\r\na=extmap-allow-mixed\r\na=fmtp:109 maxplaybackrate=48000;stereo=1;useinbandfec=1\r\n\
+        a=fmtp:101 0-15\r\na=ice-pwd:x\r\na=ice-ufrag:y\r\na=mid:0\r\na=msid:{a} {b}\r\na=rtcp-mux\r\n\
+        a=rtpmap:109 opus/48000/2\r\na=rtpmap:9 G722/8000/1\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n\
+        a=rtpmap:101 telephone-event/8000\r\na=setup:actpass\r\na=ssrc:1 cname:{c}\r\n\
+        m=video 0 UDP/TLS/RTP/SAVPF 120 124 121 125 99 100 123 122 119\r\nc=IN IP4 0.0.0.0\r\na=bundle-only\r\na=sendrecv\r\n\
+        a=extmap:3 urn:ietf:params:rtp-hdrext:sdes:mid\r\na=extmap:4 http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time\r\n\
+        a=extmap:6/recvonly http://www.webrtc.org/experiments/rtp-hdrext/playout-delay\r\na=extmap-allow-mixed\r\n\
+        a=fmtp:120 max-fs=12288;max-fr=60\r\na=fmtp:124 apt=120\r\na=fmtp:121 max-fs=12288;max-fr=60\r\na=fmtp:125 apt=121\r\n\
+        a=fmtp:100 apt=99\r\na=fmtp:119 apt=122\r\na=ice-pwd:x\r\na=ice-ufrag:y\r\na=mid:1\r\na=msid:{a} {d}\r\n\
+        a=rtcp-fb:120 nack\r\na=rtcp-fb:120 nack pli\r\na=rtcp-fb:120 ccm fir\r\na=rtcp-fb:120 goog-remb\r\na=rtcp-mux\r\na=rtcp-rsize\r\n\
+        a=rtpmap:120 VP8/90000\r\na=rtpmap:124 rtx/90000\r\na=rtpmap:121 VP9/90000\r\na=rtpmap:125 rtx/90000\r\n\
+        a=rtpmap:99 AV1/90000\r\na=rtpmap:100 rtx/90000\r\na=rtpmap:123 ulpfec/90000\r\na=rtpmap:122 red/90000\r\n\
+        a=rtpmap:119 rtx/90000\r\na=setup:actpass\r\na=ssrc:2 cname:{c}\r\n";
+
+    #[test]
+    fn firefox_offers_are_read() {
+        let c = choose(FIREFOX_LIKE, false).unwrap();
+        assert_eq!(c.audio.unwrap().payload_type, 109);
+        let v = c.video.expect("VP8 from Firefox's bundle-only video m-line");
+        assert_eq!((v.codec, v.payload_type), (BridgeCodec::Vp8, 120));
+        assert_eq!(choose(FIREFOX_LIKE, true).unwrap().video.unwrap().codec, BridgeCodec::Vp8, "no H.264 offered: VP8 anyway");
+        // Port 0 without bundle-only is a rejected m-line.
+        let rejected = FIREFOX_LIKE.replace("a=bundle-only\r\n", "");
+        assert!(choose(&rejected, false).unwrap().video.is_none());
     }
 
     #[test]
