@@ -23,7 +23,8 @@ use settings::{FileSettings, Overrides, Settings};
 #[command(name = "convene", version, about = "Convene: an open-source software MCU and video-conferencing platform")]
 struct Cli {
     /// A TOML settings file (keys: data_dir, database_url, http, node_name, manager_url, node_secret,
-    /// sip, media_address, control).
+    /// sip, media_address, control, client_api, turn_url, turn_username, turn_password,
+    /// webrtc_relay_only, sip_tls, sip_tls_cert, sip_tls_key).
     #[arg(long, short, global = true, env = "CONVENE_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
