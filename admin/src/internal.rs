@@ -22,7 +22,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/nodes/{name}/policy", web::get().to(node_policy))
             .route("/history", web::post().to(record))
             .route("/service", web::get().to(service))
-            .route("/global", web::get().to(global)),
+            .route("/global", web::get().to(global))
+            .route("/gateway_rules", web::get().to(gateway_rules)),
     );
 }
 
@@ -135,4 +136,15 @@ mod tests {
         let v: Value = test::read_body_json(test::call_service(&app, req).await).await;
         assert_eq!(v["profile"], Value::Null);
     }
+}
+
+/// Every call routing rule, for a separate conferencing node's gateway matching.
+async fn gateway_rules(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    check_secret(&state, &req)?;
+    let db = state.db.clone();
+    let page = blocking(move || {
+        config::list(&db, &convene_schema::resources::GATEWAY_ROUTING_RULE, &[("limit".into(), "0".into())]).map_err(|e| ApiError::Internal(e.to_string()))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page.objects))
 }

@@ -24,6 +24,7 @@ use crate::transport::SipHandle;
 
 mod automatic;
 mod calls;
+mod gateway;
 mod presentation;
 pub use presentation::Floor;
 pub use calls::{CallAbandoned, CallConnected, CallEnded, CallKind, CallPorts, GetApiParticipant, ReceiverBandwidth};
@@ -180,6 +181,8 @@ pub struct MemberLink {
     pub crash: Option<Recipient<Crash>>,
     /// A Client API participant's actor (its WebRTC calls).
     pub api: Option<Addr<crate::client_api::participant::ApiParticipant>>,
+    /// A SIP caller's gateway outcome (answered when the far end answers).
+    pub gateway: Option<Recipient<crate::participant::GatewayAnswer>>,
 }
 
 impl MemberLink {
@@ -190,6 +193,7 @@ impl MemberLink {
             dialog: Some(addr.clone().recipient()),
             crash: Some(addr.clone().recipient()),
             api: None,
+            gateway: Some(addr.clone().recipient()),
         }
     }
 
@@ -200,6 +204,7 @@ impl MemberLink {
             dialog: None,
             crash: Some(addr.clone().recipient()),
             api: None,
+            gateway: None,
         }
     }
 
@@ -210,6 +215,7 @@ impl MemberLink {
             dialog: None,
             crash: Some(addr.clone().recipient()),
             api: Some(addr.clone()),
+            gateway: None,
         }
     }
 }
@@ -286,6 +292,8 @@ pub struct ConferenceActor {
     presentation: Option<presentation::Presentation>,
     /// Who left since the last report, and why.
     departed: Vec<(Uuid, String)>,
+    /// A Distributed Gateway call's two legs.
+    gateway: Option<gateway::GatewayLegs>,
 }
 
 impl ConferenceActor {
@@ -325,6 +333,7 @@ impl ConferenceActor {
             stage: Vec::new(),
             presentation: None,
             departed: Vec::new(),
+            gateway: None,
         }
     }
 
@@ -628,6 +637,9 @@ impl Handler<Join> for ConferenceActor {
         let mut member = Member::new(MemberLink::sip(&addr), status, held);
         member.avatar = avatar;
         self.members.insert(id, member);
+        if self.service.gateway.is_some() && self.gateway.is_none() {
+            self.start_gateway(ctx, id);
+        }
     }
 }
 
@@ -752,6 +764,7 @@ impl Handler<ParticipantChanged> for ConferenceActor {
             m.held = false;
         }
         m.status = status;
+        self.gateway_progress(id);
         self.check_hosts(ctx);
         self.sync_media();
         self.report();
@@ -822,6 +835,7 @@ impl Handler<ParticipantGone> for ConferenceActor {
         }
         self.cdrs.push(self.cdr(&m.status, &msg.reason));
         self.departed.push((msg.id, msg.reason.clone()));
+        self.gateway_leg_gone(msg.id, &msg.reason);
         if self.members.is_empty() {
             ctx.stop();
             return;

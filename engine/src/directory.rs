@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::gateway_rules::{self, GatewayRule};
+use crate::routing::ServiceInfo;
 use crate::node::SECRET_HEADER;
 use crate::participant::IncomingCall;
 use crate::policy::avatar::AvatarRequest;
@@ -40,6 +42,8 @@ pub enum Routed {
     Reject(u16, &'static str),
     /// A SIP 302 to this URI.
     Redirect(String),
+    /// No service has the alias; a call routing rule takes it (Distributed Gateway).
+    Gateway { service: ServiceInfo, globals: Globals },
 }
 
 /// How long a policy request may take: `CONVENE_POLICY_TIMEOUT_MS`, else [`policy::client::TIMEOUT`].
@@ -133,7 +137,7 @@ impl ServiceDirectory {
         };
         let service = match policy::decide_service(&policy, &info, policy_timeout(), lookup).await? {
             ServiceDecision::Service(s) => s,
-            ServiceDecision::NotFound => return Ok(Routed::NotFound),
+            ServiceDecision::NotFound => return self.gateway(call, candidates).await,
             ServiceDecision::Reject => return Ok(Routed::Reject(404, "Conference Not Found")),
             ServiceDecision::Redirect(to) => return Ok(Routed::Redirect(to)),
         };
@@ -158,6 +162,51 @@ impl ServiceDirectory {
         let call_policy = policy::CallPolicy::new(&props, avatar);
         let globals = self.global().await.map(|g| Globals::from_json(&g)).unwrap_or_default();
         Ok(Routed::Service { service, globals, display_name: props.remote_display_name, policy: call_policy })
+    }
+
+    /// The Distributed Gateway's call routing rules (every one; the matcher orders them).
+    pub async fn gateway_rules(&self) -> Result<Vec<Value>, String> {
+        match self {
+            ServiceDirectory::Db(db) => {
+                let db = db.clone();
+                let page = tokio::task::spawn_blocking(move || {
+                    convene_schema::store::config::list(&db, &convene_schema::resources::GATEWAY_ROUTING_RULE, &[("limit".into(), "0".into())])
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+                Ok(page.objects)
+            }
+            ServiceDirectory::Manager { url, secret, http } => {
+                let r = http.get(format!("{url}/api/internal/v1/gateway_rules")).header(SECRET_HEADER, secret).send().await.map_err(|e| e.to_string())?;
+                if !r.status().is_success() {
+                    return Err(format!("the management node answered {}", r.status()));
+                }
+                r.json().await.map_err(|e| e.to_string())
+            }
+            ServiceDirectory::Static(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// A call no service alias took: the first routing rule that matches makes it a gateway call.
+    async fn gateway(&self, call: &IncomingCall, candidates: &[String]) -> Result<Routed, String> {
+        let rules: Vec<GatewayRule> = match self.gateway_rules().await {
+            Ok(r) => r.iter().map(GatewayRule::from_json).collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the call routing rules");
+                return Ok(Routed::NotFound);
+            }
+        };
+        let alias = candidates.first().cloned().unwrap_or_default();
+        let uri = call.request.uri.to_string();
+        let Some((rule, destination)) = gateway_rules::route(&rules, &alias, &uri, gateway_rules::Incoming::Sip) else {
+            return Ok(Routed::NotFound);
+        };
+        tracing::info!(%alias, rule = %rule.name, %destination, "gateway call");
+        let call_id = call.request.headers.get("Call-ID").unwrap_or("").chars().take(12).collect::<String>();
+        let service = ServiceInfo::gateway(rule, &destination, &format!("{call_id}-{}", &uuid::Uuid::new_v4().to_string()[..8]));
+        let globals = self.global().await.map(|g| Globals::from_json(&g)).unwrap_or_default();
+        Ok(Routed::Gateway { service, globals })
     }
 
     /// The `global` settings object.

@@ -10,6 +10,7 @@ pub mod conference;
 pub mod control;
 pub mod dial;
 pub mod directory;
+pub mod gateway_rules;
 pub mod dtmf_controls;
 pub mod host;
 pub mod media;

@@ -328,6 +328,7 @@ impl NodeSupervisor {
                         sip.respond_with_headers(call.tx, 302, Some("Moved Temporarily"), headers);
                     }
                 }
+                Ok(Routed::Gateway { service, globals }) => act.deliver(ctx, service, globals, call, true),
                 Ok(Routed::Service { service, globals, display_name, policy }) => {
                     let mut call = call;
                     if let Some(name) = display_name {

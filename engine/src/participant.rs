@@ -24,6 +24,8 @@ use crate::transport::SipHandle;
 pub const MAX_PIN_ATTEMPTS: u32 = 3;
 /// How long a caller may take to enter the PIN (Pexip's `pin_entry_timeout` default).
 pub const PIN_ENTRY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a gateway call rings before the caller is told there is no answer.
+pub const GATEWAY_ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// An incoming call as the endpoint reported it.
 #[derive(Debug, Clone)]
@@ -196,6 +198,8 @@ pub struct ParticipantActor {
     status: ParticipantStatus,
     pin: String,
     controls: ControlKeys,
+    /// A gateway call's INVITE, answered when the far end answers.
+    gateway_pending: Option<(TransactionId, Option<Body>)>,
     guard: Guard,
 }
 
@@ -209,6 +213,15 @@ pub struct DialogEvent(pub Event);
 #[rtype(result = "()")]
 pub struct Disconnect {
     pub reason: String,
+}
+
+/// How the other leg of a gateway call went: the caller is answered, or refused with the
+/// callee's status.
+#[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
+#[rtype(result = "()")]
+pub enum GatewayAnswer {
+    Connected,
+    Failed(u16),
 }
 
 /// A key pressed in the media (RFC 4733).
@@ -248,6 +261,7 @@ impl ParticipantActor {
             status,
             pin: String::new(),
             controls: ControlKeys::default(),
+            gateway_pending: None,
             guard: Guard { conference, id, reason: None },
         }
     }
@@ -339,6 +353,19 @@ impl Actor for ParticipantActor {
             CallLeg::Outgoing { .. } => return self.dial(ctx),
         };
         let (preauthenticated, offer, tx) = call;
+        if self.service.gateway.is_some() {
+            // A gateway call is answered when the far end answers (or refused as it was).
+            self.status.role = Some(Role::Chair);
+            self.gateway_pending = Some((tx, offer));
+            ctx.run_later(GATEWAY_ANSWER_TIMEOUT, |act, ctx| {
+                if let Some((tx, _)) = act.gateway_pending.take() {
+                    act.sip.respond(tx, 480, Some("No Answer"), None);
+                    act.finish(ctx, "Gateway call not answered");
+                }
+            });
+            self.report();
+            return;
+        }
         if let Some(role) = preauthenticated {
             // Policy vouched for the caller: no PIN entry.
             self.status.role = Some(role);
@@ -424,6 +451,27 @@ impl Handler<Disconnect> for ParticipantActor {
             CallLeg::Outgoing { tx: None, .. } => {}
         }
         self.finish(ctx, msg.reason);
+    }
+}
+
+impl Handler<GatewayAnswer> for ParticipantActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: GatewayAnswer, ctx: &mut Context<Self>) {
+        let Some((tx, offer)) = self.gateway_pending.take() else { return };
+        match msg {
+            GatewayAnswer::Connected => match self.answer(tx, offer.as_ref()) {
+                Ok(()) => {
+                    self.status.answered = true;
+                    self.report();
+                }
+                Err(reason) => self.finish(ctx, reason),
+            },
+            GatewayAnswer::Failed(status) => {
+                self.sip.respond(tx, status, None, None);
+                self.finish(ctx, format!("Gateway call failed ({status})"));
+            }
+        }
     }
 }
 

@@ -89,6 +89,19 @@ pub struct ServiceInfo {
     /// Virtual Reception: how an entered number becomes an alias.
     pub match_string: String,
     pub replace_string: String,
+    /// A Distributed Gateway call: who the conference of two calls.
+    pub gateway: Option<GatewayTarget>,
+}
+
+/// Where a gateway call goes (from the routing rule that took it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayTarget {
+    /// The onward alias (`replace_string` applied).
+    pub destination: String,
+    /// `sip` or `rtmp`.
+    pub protocol: String,
+    /// The rule's name, for logs and status.
+    pub rule: String,
 }
 
 /// Whether an automatically dialled participant keeps its conference going
@@ -138,6 +151,22 @@ impl AutomaticParticipant {
 }
 
 impl ServiceInfo {
+    /// The two-party conference of one gateway call: each side sees the other full screen and
+    /// hears the other, through the same transcoding as a meeting.
+    pub fn gateway(rule: &crate::gateway_rules::GatewayRule, destination: &str, call_id: &str) -> ServiceInfo {
+        let mut info = ServiceInfo::from_json(&serde_json::json!({
+            "name": format!("Gateway call {call_id}"),
+            "service_type": "gateway",
+            "host_view": "one_main_zero_pips",
+            "guest_view": "one_main_zero_pips",
+            "call_type": if rule.call_type == "auto" { "" } else { rule.call_type.as_str() },
+            "max_callrate_in": rule.max_callrate_in,
+            "max_callrate_out": rule.max_callrate_out,
+        }));
+        info.gateway = Some(GatewayTarget { destination: destination.to_string(), protocol: rule.outgoing_protocol.clone(), rule: rule.name.clone() });
+        info
+    }
+
     pub fn from_json(v: &Value) -> ServiceInfo {
         let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
         ServiceInfo {
@@ -159,6 +188,7 @@ impl ServiceInfo {
             call_type: s("call_type"),
             match_string: s("match_string"),
             replace_string: s("replace_string"),
+            gateway: None,
             // The database's details, or a policy result's objects.
             automatic_participants: [v.get("automatic_participant_details"), v.get("automatic_participants")]
                 .into_iter()

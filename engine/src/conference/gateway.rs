@@ -1,0 +1,130 @@
+//! Distributed Gateway calls: a conference of exactly two calls, the caller's and the one the
+//! routing rule places. The caller's INVITE is answered only when the far end answers; if the
+//! far end refuses (busy, not found, no answer) the caller gets that status; once connected,
+//! either side hanging up ends both. Media goes through the conference pipeline as in a
+//! meeting (1:0 each way, mix-minus), so codecs on the two sides need not match.
+
+use actix::prelude::*;
+use uuid::Uuid;
+
+use super::ConferenceActor;
+use crate::participant::dial_out::parse_destination;
+use crate::participant::{DialRequest, Disconnect, GatewayAnswer, Role};
+
+/// The two legs.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct GatewayLegs {
+    pub inbound: Uuid,
+    pub outbound: Option<Uuid>,
+    pub connected: bool,
+}
+
+/// The SIP status for the caller when the far end did not answer, from why its leg ended.
+pub(super) fn caller_status(reason: &str) -> u16 {
+    let code = reason.rsplit_once('(').and_then(|(_, c)| c.trim_end_matches(')').parse::<u16>().ok());
+    match code {
+        Some(c @ (404 | 480 | 486 | 600 | 603 | 488)) => c,
+        Some(408) => 480,
+        Some(_) => 502,
+        None if reason.contains("No answer") || reason.contains("timed out") => 480,
+        None => 502,
+    }
+}
+
+impl ConferenceActor {
+    /// The caller is in: place the onward call the rule asked for.
+    pub(super) fn start_gateway(&mut self, ctx: &mut Context<Self>, inbound: Uuid) {
+        let Some(target) = self.service.gateway.clone() else { return };
+        self.gateway = Some(GatewayLegs { inbound, outbound: None, connected: false });
+        let (name, alias) = self
+            .members
+            .get(&inbound)
+            .map(|m| (m.status.display_name.clone(), m.status.source_alias.split('@').next().unwrap_or("").to_string()))
+            .unwrap_or_default();
+        if target.protocol == "rtmp" {
+            match self.place_stream(ctx, target.destination.clone(), String::new(), None) {
+                Ok(id) => self.gateway_answered(id),
+                Err(e) => {
+                    tracing::warn!(conference = %self.service.name, error = %e.message, "gateway stream not started");
+                    self.gateway_failed(502);
+                }
+            }
+            return;
+        }
+        if target.protocol != "sip" {
+            tracing::warn!(conference = %self.service.name, protocol = %target.protocol, "gateway protocol not supported");
+            return self.gateway_failed(502);
+        }
+        let resolve = async move {
+            let (uri, host, port) = parse_destination(&target.destination)?;
+            let at = tokio::net::lookup_host((host.as_str(), port)).await.ok().and_then(|mut a| a.find(|a| a.is_ipv4()));
+            let destination = at.ok_or_else(|| format!("cannot resolve {host}"))?;
+            Ok::<_, String>(DialRequest { destination, uri, display_name: String::new(), role: Role::Chair, from_name: name, from_alias: alias })
+        };
+        ctx.spawn(resolve.into_actor(self).map(|r, act, ctx| match r.map_err(|e| (404, e)).and_then(|req| {
+            act.place_call(ctx, req, None).map_err(|e| (e.status, e.message))
+        }) {
+            Ok(id) => {
+                if let Some(g) = act.gateway.as_mut() {
+                    g.outbound = Some(id);
+                }
+            }
+            Err((status, e)) => {
+                tracing::info!(conference = %act.service.name, error = %e, "gateway call not placed");
+                act.gateway_failed(if status == 404 { 404 } else { 502 });
+            }
+        }));
+    }
+
+    fn gateway_answered(&mut self, outbound: Uuid) {
+        let Some(g) = self.gateway.as_mut() else { return };
+        g.outbound = Some(outbound);
+        if !g.connected {
+            g.connected = true;
+            if let Some(link) = self.members.get(&g.inbound).and_then(|m| m.link.gateway.clone()) {
+                link.do_send(GatewayAnswer::Connected);
+            }
+        }
+    }
+
+    fn gateway_failed(&mut self, status: u16) {
+        let Some(g) = self.gateway else { return };
+        if let Some(link) = self.members.get(&g.inbound).and_then(|m| m.link.gateway.clone()) {
+            link.do_send(GatewayAnswer::Failed(status));
+        }
+    }
+
+    /// A participant's status changed: the far end answering connects the caller.
+    pub(super) fn gateway_progress(&mut self, id: Uuid) {
+        let Some(g) = self.gateway else { return };
+        if g.outbound == Some(id) && !g.connected && self.members.get(&id).is_some_and(|m| m.status.answered) {
+            self.gateway_answered(id);
+        }
+    }
+
+    /// A leg ended: before the far end answered, the caller hears why; after, the other leg ends too.
+    pub(super) fn gateway_leg_gone(&mut self, id: Uuid, reason: &str) {
+        let Some(g) = self.gateway else { return };
+        if !g.connected && g.outbound == Some(id) {
+            return self.gateway_failed(caller_status(reason));
+        }
+        for m in self.members.values() {
+            m.link.disconnect.do_send(Disconnect { reason: "The other side of the gateway call hung up".into() });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::caller_status;
+
+    #[test]
+    fn the_far_ends_refusal_reaches_the_caller() {
+        assert_eq!(caller_status("Call rejected (486)"), 486);
+        assert_eq!(caller_status("Call rejected (404)"), 404);
+        assert_eq!(caller_status("Call rejected (408)"), 480);
+        assert_eq!(caller_status("Call rejected (500)"), 502);
+        assert_eq!(caller_status("No answer"), 480);
+        assert_eq!(caller_status("Dial-out failed: the SIP driver has stopped"), 502);
+    }
+}

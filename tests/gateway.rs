@@ -1,0 +1,75 @@
+//! The Distributed Gateway with real endpoints: a baresip on PCMU + H.264 calls an alias no
+//! service has; a call routing rule sends it on to a second baresip on Opus + VP8. Both calls
+//! are established (the caller only once the far end answered), media flows both ways through
+//! the transcoding conference, the Status API shows each side's own codecs, and the caller
+//! hanging up ends the far end's call too. A rule whose destination cannot be reached refuses
+//! the caller with 404; an alias no rule takes is 404 as before.
+
+use std::time::{Duration, Instant};
+
+use convene_tests::baresip::Baresip;
+use convene_tests::server::{Convene, free_port};
+use reqwest::blocking::Client;
+use serde_json::{Value, json};
+
+const PW: &str = "gateway-test-password-1";
+
+#[test]
+fn a_sip_call_is_routed_by_rule_to_another_sip_endpoint_with_transcoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let sip = format!("127.0.0.1:{}", free_port());
+    let mut up = Convene::start("up", &dir.path().join("data"), &[("CONVENE_SIP", &sip), ("CONVENE_ADMIN_PASSWORD", PW)]);
+    up.wait_listening();
+    let http = Client::new();
+    let mut bob = Baresip::start("bob", "opus/48000/2", "VP8");
+    let rule = |body: Value| {
+        let r = http
+            .post(format!("{}/api/admin/configuration/v1/gateway_routing_rule/", up.base))
+            .basic_auth("admin", Some(PW))
+            .json(&body)
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201, "{}", r.text().unwrap_or_default());
+    };
+    rule(json!({"name": "to bob", "priority": 10, "match_string": r"bob@.*", "replace_string": format!("sip:bob@127.0.0.1:{}", bob.sip_port)}));
+    rule(json!({"name": "nowhere", "priority": 20, "match_string": r"lost@.*", "replace_string": "sip:lost@host.invalid"}));
+
+    let mut alice = Baresip::start("alice", "PCMU/8000/1", "H264");
+    alice.dial(&format!("sip:bob@{sip}"));
+    bob.wait(20, "CALL_ESTABLISHED", None);
+    alice.wait(20, "CALL_ESTABLISHED", None);
+    // Media both ways, each in its own codecs.
+    for who in [&mut alice, &mut bob] {
+        assert!(who.wait_media_from_node(20, "audio", 50) >= 50, "{}", who.log_tail());
+        assert!(who.wait_media_from_node(20, "video", 20) >= 20, "{}", who.log_tail());
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let streams = loop {
+        let v: Value = http.get(format!("{}/api/admin/status/v1/participant/", up.base)).basic_auth("admin", Some(PW)).send().unwrap().json().unwrap();
+        let objects = v["objects"].as_array().cloned().unwrap_or_default();
+        if objects.len() == 2 {
+            break objects.iter().map(|p| (p["call_direction"].as_str().unwrap_or("").to_string(), p["media_streams"].to_string())).collect::<Vec<_>>();
+        }
+        assert!(Instant::now() < deadline, "two legs in the Status API: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let inbound = streams.iter().find(|(d, _)| d == "in").expect("the caller's leg");
+    let outbound = streams.iter().find(|(d, _)| d == "out").expect("the far end's leg");
+    assert!(inbound.1.contains("PCMU") && inbound.1.contains("H264"), "{inbound:?}");
+    assert!(outbound.1.to_lowercase().contains("opus") && outbound.1.contains("VP8"), "{outbound:?}");
+
+    // The caller hangs up: the far end's call ends too.
+    alice.hangup();
+    bob.wait(20, "CALL_CLOSED", None);
+
+    // A rule whose destination does not resolve: the caller is refused with 404.
+    let mut carol = Baresip::start("carol", "PCMU/8000/1", "");
+    carol.dial(&format!("sip:lost@{sip}"));
+    let closed = carol.wait(20, "CALL_CLOSED", None);
+    assert!(closed.to_string().contains("404"), "{closed}");
+    assert!(!carol.seen.iter().any(|e| e["type"] == "CALL_ESTABLISHED"), "refused, never answered");
+    // No rule for this alias: 404 as before.
+    carol.dial(&format!("sip:nobody@{sip}"));
+    let closed = carol.wait_event(20, "the second refusal", |e| e["type"] == "CALL_CLOSED" && e.to_string().contains("404") && e.to_string().contains("nobody"));
+    let _ = closed;
+}
