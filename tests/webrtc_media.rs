@@ -248,3 +248,26 @@ fn a_browsers_presentation_reaches_a_sip_endpoint_in_its_layout_and_a_browser_as
     sip.hang_up();
     node.up.stop();
 }
+
+#[test]
+fn a_browser_calls_a_sip_endpoint_through_the_gateway() {
+    let node = Node::start(&[]);
+    let scratch = tempfile::tempdir().unwrap();
+    let red = y4m(scratch.path(), "red", "0xffff0000");
+    let mut room = Baresip::start_with_camera("room", "PCMU/8000/1", "H264", "color=c=blue");
+    // A rule for aliases no service has: room.<anything> goes to the room system.
+    let r = node
+        .http
+        .post(format!("{}/api/admin/configuration/v1/gateway_routing_rule/", node.up.base))
+        .basic_auth("admin", Some(PW))
+        .json(&json!({"name": "rooms", "match_string": r"room\..*", "replace_string": format!("sip:room@127.0.0.1:{}", room.sip_port),
+                      "max_callrate_out": 300}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let browsers = format!("red:{}", red.display());
+    // The browser sees the room's blue (full screen: a gateway call is 1:0 each way), never itself.
+    run_browsers(&node, scratch.path(), &[("BROWSERS", browsers.as_str()), ("EXPECT", "red=blue"), ("ALIAS", "room.boardroom")], |_| {});
+    room.wait(20, "CALL_ESTABLISHED", None);
+    assert!(room.wait_media_from_node(20, "video", 20) >= 20, "{}", room.log_tail());
+}

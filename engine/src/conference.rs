@@ -922,6 +922,9 @@ impl Handler<JoinApi> for ConferenceActor {
         let held = self.locked && !(msg.role == Role::Chair && !self.service.pin.is_empty());
         tracing::info!(conference = %self.service.name, participant = %id, role = msg.role.as_str(), "Client API participant joined");
         self.members.insert(id, Member::new(link, status, held));
+        if self.service.gateway.is_some() && self.gateway.is_none() {
+            self.start_gateway(ctx, id);
+        }
         self.check_hosts(ctx);
         self.sync_media();
         self.report();

@@ -190,23 +190,28 @@ impl ServiceDirectory {
 
     /// A call no service alias took: the first routing rule that matches makes it a gateway call.
     async fn gateway(&self, call: &IncomingCall, candidates: &[String]) -> Result<Routed, String> {
+        let alias = candidates.first().cloned().unwrap_or_default();
+        let uri = call.request.uri.to_string();
+        let Some(service) = self.gateway_service(&alias, &uri, gateway_rules::Incoming::Sip).await else {
+            return Ok(Routed::NotFound);
+        };
+        let globals = self.global().await.map(|g| Globals::from_json(&g)).unwrap_or_default();
+        Ok(Routed::Gateway { service, globals })
+    }
+
+    /// The gateway call's service for a call to `alias` that no service has, if a routing rule
+    /// takes it (SIP callers, and browsers through the Client API).
+    pub async fn gateway_service(&self, alias: &str, uri: &str, incoming: gateway_rules::Incoming) -> Option<ServiceInfo> {
         let rules: Vec<GatewayRule> = match self.gateway_rules().await {
             Ok(r) => r.iter().map(GatewayRule::from_json).collect(),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the call routing rules");
-                return Ok(Routed::NotFound);
+                return None;
             }
         };
-        let alias = candidates.first().cloned().unwrap_or_default();
-        let uri = call.request.uri.to_string();
-        let Some((rule, destination)) = gateway_rules::route(&rules, &alias, &uri, gateway_rules::Incoming::Sip) else {
-            return Ok(Routed::NotFound);
-        };
+        let (rule, destination) = gateway_rules::route(&rules, alias, uri, incoming)?;
         tracing::info!(%alias, rule = %rule.name, %destination, "gateway call");
-        let call_id = call.request.headers.get("Call-ID").unwrap_or("").chars().take(12).collect::<String>();
-        let service = ServiceInfo::gateway(rule, &destination, &format!("{call_id}-{}", &uuid::Uuid::new_v4().to_string()[..8]));
-        let globals = self.global().await.map(|g| Globals::from_json(&g)).unwrap_or_default();
-        Ok(Routed::Gateway { service, globals })
+        Some(ServiceInfo::gateway(rule, &destination, &uuid::Uuid::new_v4().to_string()[..13]))
     }
 
     /// The `global` settings object.

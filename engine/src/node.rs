@@ -646,7 +646,13 @@ impl Handler<ApiJoin> for NodeSupervisor {
                 tracing::warn!(error = %e, "service look-up failed");
                 refuse(503, "Configuration unavailable")
             })?;
-            let mut service = service.ok_or_else(|| refuse(404, "Conference not found"))?;
+            let Some(mut service) = service else {
+                // No service: a call routing rule may make it a gateway call (a browser calling out).
+                let gateway = directory.gateway_service(&alias, &alias, crate::gateway_rules::Incoming::WebRtc).await;
+                let gateway = gateway.ok_or_else(|| refuse(404, "Conference not found"))?;
+                let globals = directory.global().await.map(|g| Globals::from_json(&g)).unwrap_or_default();
+                return Ok::<_, Refusal>((gateway, globals));
+            };
             // A Virtual Reception: the client must name the meeting; then that is the service.
             if service["service_type"] == "two_stage_dialing" {
                 let reception = ServiceInfo::from_json(&service);
@@ -664,11 +670,10 @@ impl Handler<ApiJoin> for NodeSupervisor {
                     .ok_or_else(|| refuse(404, "Conference not found"))?;
             }
             let globals = directory.global().await.map(|g| Globals::from_json(&g)).unwrap_or_default();
-            Ok::<_, Refusal>((service, globals))
+            Ok::<_, Refusal>((ServiceInfo::from_json(&service), globals))
         };
         Box::pin(lookup.into_actor(self).then(move |found, act, ctx| {
-            let joined = found.and_then(|(service, globals)| {
-                let info = ServiceInfo::from_json(&service);
+            let joined = found.and_then(|(info, globals)| {
                 let role = admit(&info, msg.pin.as_deref())?;
                 let addr = act.conference_for(ctx, &info, globals).ok_or_else(|| refuse(503, "The node is not ready"))?;
                 Ok((addr, info, role))

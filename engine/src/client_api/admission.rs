@@ -25,6 +25,8 @@ impl Refusal {
 pub fn admit(service: &ServiceInfo, pin: Option<&str>) -> Result<Role, Refusal> {
     match service.service_type.as_str() {
         "conference" | "lecture" | "test_call" => {}
+        // A browser's gateway call: it placed the call, there is nobody to admit it.
+        "gateway" => return Ok(Role::Chair),
         // The node asks for the meeting number first (`conference_extension`).
         "two_stage_dialing" => return Err(Refusal::new(403, json!({"conference_extension": "standard"}))),
         other => return Err(Refusal::new(403, json!(format!("Service type {other} cannot be joined from the Client API")))),

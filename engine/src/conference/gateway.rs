@@ -89,8 +89,11 @@ impl ConferenceActor {
 
     fn gateway_failed(&mut self, status: u16) {
         let Some(g) = self.gateway else { return };
-        if let Some(link) = self.members.get(&g.inbound).and_then(|m| m.link.gateway.clone()) {
-            link.do_send(GatewayAnswer::Failed(status));
+        let Some(m) = self.members.get(&g.inbound) else { return };
+        match m.link.gateway.clone() {
+            Some(link) => link.do_send(GatewayAnswer::Failed(status)),
+            // A browser placed the call through the Client API: it leaves, told why.
+            None => m.link.disconnect.do_send(Disconnect { reason: format!("Gateway call failed ({status})") }),
         }
     }
 
