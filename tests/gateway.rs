@@ -1,7 +1,8 @@
 //! The Distributed Gateway with real endpoints: a baresip on PCMU + H.264 calls an alias no
 //! service has; a call routing rule sends it on to a second baresip on Opus + VP8. Both calls
 //! are established (the caller only once the far end answered), media flows both ways through
-//! the transcoding conference, the Status API shows each side's own codecs, and the caller
+//! the transcoding conference, the Status API shows each side's own codecs, key presses reach
+//! the far end, and the caller
 //! hanging up ends the far end's call too. A rule whose destination cannot be reached refuses
 //! the caller with 404; an alias no rule takes is 404 as before.
 
@@ -57,6 +58,12 @@ fn a_sip_call_is_routed_by_rule_to_another_sip_endpoint_with_transcoding() {
     let outbound = streams.iter().find(|(d, _)| d == "out").expect("the far end's leg");
     assert!(inbound.1.contains("PCMU") && inbound.1.contains("H264"), "{inbound:?}");
     assert!(outbound.1.to_lowercase().contains("opus") && outbound.1.contains("VP8"), "{outbound:?}");
+
+    // DTMF passes through: keys pressed on the caller's side reach the far end (as SIP INFO).
+    alice.send_digits("42#");
+    for key in ["4", "2", "#"] {
+        bob.wait_event(20, &format!("DTMF {key} at the far end"), |e| e["type"] == "CALL_DTMF_START" && e["param"] == key);
+    }
 
     // The caller hangs up: the far end's call ends too.
     alice.hangup();

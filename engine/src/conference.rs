@@ -26,6 +26,7 @@ mod automatic;
 mod calls;
 mod gateway;
 mod presentation;
+pub use gateway::GatewayDigit;
 pub use presentation::Floor;
 pub use calls::{CallAbandoned, CallConnected, CallEnded, CallKind, CallPorts, GetApiParticipant, ReceiverBandwidth};
 
@@ -183,6 +184,8 @@ pub struct MemberLink {
     pub api: Option<Addr<crate::client_api::participant::ApiParticipant>>,
     /// A SIP caller's gateway outcome (answered when the far end answers).
     pub gateway: Option<Recipient<crate::participant::GatewayAnswer>>,
+    /// DTMF to a SIP participant's endpoint (passed through gateway calls).
+    pub dtmf_out: Option<Recipient<crate::participant::SendDtmf>>,
 }
 
 impl MemberLink {
@@ -194,6 +197,7 @@ impl MemberLink {
             crash: Some(addr.clone().recipient()),
             api: None,
             gateway: Some(addr.clone().recipient()),
+            dtmf_out: Some(addr.clone().recipient()),
         }
     }
 
@@ -205,6 +209,7 @@ impl MemberLink {
             crash: Some(addr.clone().recipient()),
             api: None,
             gateway: None,
+            dtmf_out: None,
         }
     }
 
@@ -216,6 +221,7 @@ impl MemberLink {
             crash: Some(addr.clone().recipient()),
             api: Some(addr.clone()),
             gateway: None,
+            dtmf_out: None,
         }
     }
 }

@@ -224,6 +224,11 @@ pub enum GatewayAnswer {
     Failed(u16),
 }
 
+/// Send a key press to this participant's endpoint (SIP INFO): DTMF passed through a gateway call.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct SendDtmf(pub char);
+
 /// A key pressed in the media (RFC 4733).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -311,6 +316,11 @@ impl ParticipantActor {
 
     fn on_digit(&mut self, ctx: &mut Context<Self>, digit: char) {
         tracing::debug!(participant = %self.status.id, %digit, "DTMF");
+        if self.service.gateway.is_some() {
+            // A gateway call's keys are for the far end.
+            self.guard.conference.do_send(crate::conference::GatewayDigit { from: self.status.id, digit });
+            return;
+        }
         if self.status.role.is_some() {
             if let Some(control) = self.controls.press(digit) {
                 self.guard.conference.do_send(DtmfControl { id: self.status.id, control });
@@ -471,6 +481,16 @@ impl Handler<GatewayAnswer> for ParticipantActor {
                 self.sip.respond(tx, status, None, None);
                 self.finish(ctx, format!("Gateway call failed ({status})"));
             }
+        }
+    }
+}
+
+impl Handler<SendDtmf> for ParticipantActor {
+    type Result = ();
+
+    fn handle(&mut self, SendDtmf(digit): SendDtmf, _: &mut Context<Self>) {
+        if self.status.answered {
+            self.sip.info(self.status.dialog, crate::sip::dtmf::dtmf_relay_body(digit));
         }
     }
 }

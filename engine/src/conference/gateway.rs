@@ -2,7 +2,8 @@
 //! routing rule places. The caller's INVITE is answered only when the far end answers; if the
 //! far end refuses (busy, not found, no answer) the caller gets that status; once connected,
 //! either side hanging up ends both. Media goes through the conference pipeline as in a
-//! meeting (1:0 each way, mix-minus), so codecs on the two sides need not match.
+//! meeting (1:0 each way, mix-minus), so codecs on the two sides need not match. Key presses on
+//! one SIP leg (RFC 4733 or INFO) go to the other as SIP INFO.
 
 use actix::prelude::*;
 use uuid::Uuid;
@@ -113,6 +114,28 @@ impl ConferenceActor {
         }
         for m in self.members.values() {
             m.link.disconnect.do_send(Disconnect { reason: "The other side of the gateway call hung up".into() });
+        }
+    }
+}
+
+/// A key pressed on one leg of a gateway call: sent on to the other (DTMF pass-through).
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct GatewayDigit {
+    pub from: Uuid,
+    pub digit: char,
+}
+
+impl Handler<GatewayDigit> for ConferenceActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: GatewayDigit, _: &mut Context<Self>) {
+        for (id, m) in &self.members {
+            if *id != msg.from
+                && let Some(out) = &m.link.dtmf_out
+            {
+                out.do_send(crate::participant::SendDtmf(msg.digit));
+            }
         }
     }
 }

@@ -41,6 +41,12 @@ fn digit(s: &str) -> Option<char> {
 }
 
 /// Reads an INFO body.
+/// An INFO body carrying one key press (`application/dtmf-relay`, 160 ms), for sending DTMF to a
+/// peer that did not negotiate RFC 4733 events.
+pub fn dtmf_relay_body(digit: char) -> Body {
+    Body::new("application/dtmf-relay", format!("Signal={digit}\r\nDuration=160\r\n"))
+}
+
 pub fn parse_info(body: Option<&Body>) -> InfoPayload {
     let Some(body) = body else { return InfoPayload::Other };
     let ct = body.content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
@@ -73,6 +79,13 @@ mod tests {
 
     fn info(ct: &str, text: &str) -> InfoPayload {
         parse_info(Some(&Body::new(ct, text)))
+    }
+
+    #[test]
+    fn what_we_send_is_what_we_read() {
+        for digit in ['0', '9', '*', '#', 'A'] {
+            assert_eq!(parse_info(Some(&dtmf_relay_body(digit))), InfoPayload::Dtmf(Dtmf { digit, duration_ms: Some(160) }));
+        }
     }
 
     #[test]

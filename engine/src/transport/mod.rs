@@ -42,6 +42,8 @@ pub enum SipCommand {
     Invite { invite: Box<OutgoingInvite>, events: Recipient<SipEvent>, reply: InviteReply },
     /// Gives up an INVITE we sent that has no final response yet.
     Cancel { tx: TransactionId },
+    /// An INFO in a dialog (DTMF to the peer).
+    Info { dialog: DialogId, body: Body },
 }
 
 /// Where actors send [`SipCommand`]s. Cheap to clone; sending never blocks.
@@ -91,6 +93,11 @@ impl SipHandle {
             let _ = reply.send(Err("the SIP driver has stopped".into()));
         }
         rx
+    }
+
+    /// Sends an INFO with `body` in `dialog`.
+    pub fn info(&self, dialog: DialogId, body: Body) {
+        let _ = self.tx.send(SipCommand::Info { dialog, body });
     }
 
     pub fn cancel(&self, tx: TransactionId) {
@@ -279,6 +286,9 @@ impl Driver {
             SipCommand::Respond { tx, status, reason: None, headers, body } => self.ep.respond(now, tx, status, headers, body),
             SipCommand::Bye { dialog } => self.ep.send_bye(now, dialog),
             SipCommand::Cancel { tx } => self.ep.send_cancel(now, tx),
+            SipCommand::Info { dialog, body } => {
+                self.ep.send_request(now, dialog, crate::sip::method::Method::Info, Headers::new(), Some(body)).map(|_| ())
+            }
             SipCommand::Invite { invite, events, reply } => {
                 let sent = self.ep.send_invite(now, *invite);
                 if let Ok((_, dialog)) = &sent {
