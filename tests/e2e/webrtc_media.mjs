@@ -190,7 +190,9 @@ async function inPage({ alias, name, others, relay, present, presenter, second, 
       if (present.includes('yellow') && performance.now() - secondSince > 1500) yellowInMainAfterSecond = true;
     }
     seen = Object.fromEntries(present.map((k) => [k, true]));
-    if (update && framesDecoded > 0 && !window.updated) {
+    // Only once everyone is in: the *7 below locks the conference, which would hold back a
+    // browser that has not joined yet.
+    if (update && framesDecoded > 0 && others.every((o) => seen[o]) && !window.updated) {
       window.updated = true;
       await pc.setLocalDescription(await pc.createOffer({ iceRestart: true }));
       await new Promise((done) => {
