@@ -39,6 +39,8 @@ fn a_sip_call_is_routed_by_rule_to_another_sip_endpoint_with_transcoding() {
     alice.dial(&format!("sip:bob@{sip}"));
     bob.wait(20, "CALL_ESTABLISHED", None);
     alice.wait(20, "CALL_ESTABLISHED", None);
+    // The far end's 180 reached the caller before the answer.
+    assert!(alice.seen.iter().any(|e| e["type"] == "CALL_RINGING"), "no ringing passed back: {:?}", alice.seen);
     // Media both ways, each in its own codecs.
     for who in [&mut alice, &mut bob] {
         assert!(who.wait_media_from_node(20, "audio", 50) >= 50, "{}", who.log_tail());

@@ -26,7 +26,7 @@ mod automatic;
 mod calls;
 mod gateway;
 mod presentation;
-pub use gateway::GatewayDigit;
+pub use gateway::{GatewayDigit, GatewayRinging};
 pub use presentation::Floor;
 pub use calls::{CallAbandoned, CallConnected, CallEnded, CallKind, CallPorts, GetApiParticipant, ReceiverBandwidth};
 

@@ -220,6 +220,8 @@ pub struct Disconnect {
 #[derive(Message, Debug, Clone, Copy, PartialEq, Eq)]
 #[rtype(result = "()")]
 pub enum GatewayAnswer {
+    /// The far end is ringing: the caller hears it too (180).
+    Ringing,
     Connected,
     Failed(u16),
 }
@@ -468,8 +470,15 @@ impl Handler<GatewayAnswer> for ParticipantActor {
     type Result = ();
 
     fn handle(&mut self, msg: GatewayAnswer, ctx: &mut Context<Self>) {
+        if msg == GatewayAnswer::Ringing {
+            if let Some((tx, _)) = &self.gateway_pending {
+                self.sip.respond(*tx, 180, None, None);
+            }
+            return;
+        }
         let Some((tx, offer)) = self.gateway_pending.take() else { return };
         match msg {
+            GatewayAnswer::Ringing => {}
             GatewayAnswer::Connected => match self.answer(tx, offer.as_ref()) {
                 Ok(()) => {
                     self.status.answered = true;

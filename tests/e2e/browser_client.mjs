@@ -45,7 +45,7 @@ async function openClient(label, path, viewport = { width: 1280, height: 900 }, 
   const context = await browser.newContext({ viewport });
   await context.grantPermissions(['camera', 'microphone']);
   if (initScript) await context.addInitScript(initScript);
-  context.setDefaultTimeout(15000);
+  context.setDefaultTimeout(30000);
   const page = await context.newPage();
   // Fake timers that run in real time, so a test can jump to the token refresh.
   await page.clock.install();

@@ -140,6 +140,24 @@ impl Handler<GatewayDigit> for ConferenceActor {
     }
 }
 
+/// The far end of a call this conference placed is ringing.
+#[derive(Message, Debug, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct GatewayRinging {
+    pub id: Uuid,
+}
+
+impl Handler<GatewayRinging> for ConferenceActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: GatewayRinging, _: &mut Context<Self>) {
+        let Some(g) = self.gateway.filter(|g| g.outbound == Some(msg.id) && !g.connected) else { return };
+        if let Some(link) = self.members.get(&g.inbound).and_then(|m| m.link.gateway.clone()) {
+            link.do_send(GatewayAnswer::Ringing);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::caller_status;

@@ -141,6 +141,7 @@ impl ParticipantActor {
     /// A response to our INVITE.
     fn on_invite_response(&mut self, ctx: &mut Context<Self>, status: u16, answer: Option<&str>) {
         match status {
+            180 | 183 => self.guard.conference.do_send(crate::conference::GatewayRinging { id: self.status.id }),
             100..=199 => {}
             200..=299 if !self.status.answered => {
                 let accepted = self.pending_offer.take().zip(answer).map(|(state, text)| sdp::accept_answer(&state, text));
