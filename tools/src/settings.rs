@@ -236,6 +236,18 @@ mod tests {
     }
 
     #[test]
+    fn tls_needs_all_three_and_turn_its_url() {
+        let half = Overrides { sip_tls: Some("127.0.0.1:5061".parse().unwrap()), sip_tls_cert: Some("c.pem".into()), ..Default::default() };
+        assert!(Settings::resolve(FileSettings::default(), half).sip_tls.is_none(), "no key: no TLS");
+        let file = FileSettings { sip_tls_key: Some("k.pem".into()), turn_url: Some("turn:t:3478".into()), ..Default::default() };
+        let o = Overrides { sip_tls: Some("127.0.0.1:5061".parse().unwrap()), sip_tls_cert: Some("c.pem".into()), turn_username: Some("u".into()), ..Default::default() };
+        let s = Settings::resolve(file, o);
+        assert_eq!(s.sip_tls.map(|(a, c, k)| (a.port(), c, k)), Some((5061, "c.pem".into(), "k.pem".into())));
+        assert_eq!(s.turn, Some(("turn:t:3478".into(), "u".into(), String::new())));
+        assert!(!s.webrtc_relay_only);
+    }
+
+    #[test]
     fn passwords_hidden_in_display() {
         let o = Overrides { database_url: Some("postgres://u:secret@127.0.0.1:5432/db".into()), ..Default::default() };
         let s = Settings::resolve(FileSettings::default(), o);
