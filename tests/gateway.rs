@@ -4,7 +4,8 @@
 //! the transcoding conference, the Status API shows each side's own codecs, key presses reach
 //! the far end, and the caller
 //! hanging up ends the far end's call too. A rule whose destination cannot be reached refuses
-//! the caller with 404; an alias no rule takes is 404 as before.
+//! the caller with 404; an alias no rule takes is 404 as before; a rule with a broken regular
+//! expression is refused when saved.
 
 use std::time::{Duration, Instant};
 
@@ -34,6 +35,15 @@ fn a_sip_call_is_routed_by_rule_to_another_sip_endpoint_with_transcoding() {
     };
     rule(json!({"name": "to bob", "priority": 10, "match_string": r"bob@.*", "replace_string": format!("sip:bob@127.0.0.1:{}", bob.sip_port)}));
     rule(json!({"name": "nowhere", "priority": 20, "match_string": r"lost@.*", "replace_string": "sip:lost@host.invalid"}));
+    // A rule whose regular expression does not compile is refused when saved, naming the field;
+    // nothing is stored.
+    let rules = format!("{}/api/admin/configuration/v1/gateway_routing_rule/", up.base);
+    let r = http.post(&rules).basic_auth("admin", Some(PW)).json(&json!({"name": "broken", "match_string": "room(["})).send().unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let body: Value = r.json().unwrap();
+    assert!(body.to_string().contains("match_string"), "{body}");
+    let list: Value = http.get(&rules).basic_auth("admin", Some(PW)).send().unwrap().json().unwrap();
+    assert_eq!(list["meta"]["total_count"], 2, "{list}");
 
     let mut alice = Baresip::start("alice", "PCMU/8000/1", "H264");
     alice.dial(&format!("sip:bob@{sip}"));
