@@ -35,6 +35,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use convene_engine::webrtc::vp8::vp8_keyframe_start;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
@@ -423,31 +424,6 @@ fn local_track(
             ..Default::default()
         }],
     )))
-}
-
-/// Whether an RTP payload is the first packet of a VP8 keyframe (RFC 7741 §4.2-4.3).
-fn vp8_keyframe_start(p: &[u8]) -> bool {
-    let Some(&first) = p.first() else { return false };
-    let (x, s, pid) = (first & 0x80 != 0, first & 0x10 != 0, first & 0x07);
-    if !s || pid != 0 {
-        return false;
-    }
-    let mut off = 1;
-    if x {
-        let Some(&ext) = p.get(1) else { return false };
-        off = 2;
-        if ext & 0x80 != 0 {
-            // PictureID: one byte, or two when M is set.
-            off += if p.get(off).is_some_and(|b| b & 0x80 != 0) { 2 } else { 1 };
-        }
-        if ext & 0x40 != 0 {
-            off += 1; // TL0PICIDX
-        }
-        if ext & 0x30 != 0 {
-            off += 1; // TID/Y/KEYIDX
-        }
-    }
-    p.get(off).is_some_and(|b| b & 0x01 == 0)
 }
 
 fn wants_keyframe(packets: &[Box<dyn rtcp::Packet>]) -> bool {

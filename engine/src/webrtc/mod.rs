@@ -49,6 +49,7 @@ mod leg;
 pub mod offer;
 pub mod rtcp;
 pub mod runtime;
+pub mod vp8;
 
 #[cfg(test)]
 mod tests;

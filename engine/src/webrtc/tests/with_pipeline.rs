@@ -13,6 +13,7 @@ use convene_pipelines::conference::{ConferenceMedia, MediaConfig, MediaEvent, Pa
 use convene_pipelines::layout::ParticipantId;
 
 use super::*;
+use crate::webrtc::vp8::vp8_keyframe_start;
 
 /// A `gst-launch-1.0` process, killed on drop.
 struct GstLaunch(Child);
@@ -35,31 +36,6 @@ impl Drop for GstLaunch {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-/// Whether an RTP payload is the first packet of a VP8 keyframe (RFC 7741 §4.2-4.3).
-fn vp8_keyframe_start(p: &[u8]) -> bool {
-    let Some(&first) = p.first() else { return false };
-    let (x, s, pid) = (first & 0x80 != 0, first & 0x10 != 0, first & 0x07);
-    if !s || pid != 0 {
-        return false;
-    }
-    let mut off = 1;
-    if x {
-        let Some(&ext) = p.get(1) else { return false };
-        off = 2;
-        if ext & 0x80 != 0 {
-            // PictureID: one byte, or two when M is set.
-            off += if p.get(off).is_some_and(|b| b & 0x80 != 0) { 2 } else { 1 };
-        }
-        if ext & 0x40 != 0 {
-            off += 1; // TL0PICIDX
-        }
-        if ext & 0x30 != 0 {
-            off += 1; // TID/Y/KEYIDX
-        }
-    }
-    p.get(off).is_some_and(|b| b & 0x01 == 0)
 }
 
 /// Feeds RTP from a gst-launch encoder (arriving on `sock`) into a browser track, as the
