@@ -4,10 +4,9 @@
 //! media both ways, shows in the roster and the Status API as an outgoing call, and is hung up on
 //! when a Host disconnects them.
 
-use std::time::{Duration, Instant};
 
 use convene_tests::baresip::Baresip;
-use convene_tests::server::{Convene, free_port};
+use convene_tests::server::{Convene, free_port, status_participants, wait_until as wait_for};
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
@@ -23,16 +22,7 @@ fn post(http: &Client, url: &str, token: Option<&str>, body: Value) -> (u16, Val
 }
 
 fn participants(http: &Client, base: &str) -> Vec<Value> {
-    let r = http.get(format!("{base}/api/admin/status/v1/participant/")).basic_auth("admin", Some(PW)).send().unwrap();
-    r.json::<Value>().unwrap()["objects"].as_array().cloned().unwrap_or_default()
-}
-
-fn wait_for(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    status_participants(http, base, PW)
 }
 
 #[test]

@@ -4,27 +4,18 @@
 //! the stream is a participant (protocol rtmp) in the Status API, survives the RTMP server going
 //! away and coming back (it reconnects), and ends when disconnected.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use convene_tests::baresip::Baresip;
 use convene_tests::nginx_rtmp::{NginxRtmp, probe};
-use convene_tests::server::{Convene, free_port};
+use convene_tests::server::{Convene, free_port, status_participants, wait_until as wait_for};
 use reqwest::blocking::Client;
 use serde_json::{Value, json};
 
 const PW: &str = "rtmp-stream-test-password-1";
 
 fn participants(http: &Client, base: &str) -> Vec<Value> {
-    let r = http.get(format!("{base}/api/admin/status/v1/participant/")).basic_auth("admin", Some(PW)).send().unwrap();
-    r.json::<Value>().unwrap()["objects"].as_array().cloned().unwrap_or_default()
-}
-
-fn wait_for(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    status_participants(http, base, PW)
 }
 
 /// Pulls 3 s of the stream and checks what ffprobe finds.

@@ -103,3 +103,18 @@ pub fn run_convene(args: &[&str], stdin: &str) -> (bool, String) {
     let out = child.wait_with_output().unwrap();
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
+
+/// The Status API's live participants (`GET /api/admin/status/v1/participant/` as `admin`).
+pub fn status_participants(http: &reqwest::blocking::Client, base: &str, password: &str) -> Vec<serde_json::Value> {
+    let r = http.get(format!("{base}/api/admin/status/v1/participant/")).basic_auth("admin", Some(password)).send().unwrap();
+    r.json::<serde_json::Value>().unwrap()["objects"].as_array().cloned().unwrap_or_default()
+}
+
+/// Polls `check` every 100 ms until it holds; fails after `secs`.
+pub fn wait_until(what: &str, secs: u64, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
