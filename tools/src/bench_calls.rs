@@ -12,11 +12,14 @@
 //! `convene-bench-calls [--latency-calls 20] [--loads 10,20,40,80] [--room-size 10]`
 //! (build with --release; the `convene` binary next to this one is used; needs `sipp`).
 
+#[path = "bench_node.rs"]
+mod bench_node;
 use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use bench_node::{cpu_seconds, free_port, rss_mib, start};
 use clap::Parser;
 use serde_json::{Value, json};
 
@@ -39,66 +42,6 @@ struct Args {
 
 const PASSWORD: &str = "benchmark-password";
 
-struct Server {
-    child: Child,
-    base: String,
-    sip: SocketAddr,
-    dir: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn free_port() -> u16 {
-    loop {
-        let p = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", p)).is_ok() {
-            return p;
-        }
-    }
-}
-
-fn start() -> Server {
-    let exe = std::env::current_exe().expect("own path").with_file_name("convene");
-    assert!(exe.exists(), "{} is missing: cargo build --release --bin convene", exe.display());
-    let (http, sip) = (free_port(), free_port());
-    let dir = std::env::temp_dir().join(format!("convene-bench-calls-{}-{http}", std::process::id()));
-    let child = Command::new(exe)
-        .args(["up", "--data-dir", dir.to_str().unwrap(), "--http", &format!("127.0.0.1:{http}")])
-        .env("CONVENE_SIP", format!("127.0.0.1:{sip}"))
-        .env("CONVENE_ADMIN_PASSWORD", PASSWORD)
-        .env("CONVENE_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start convene");
-    Server { child, base: format!("http://127.0.0.1:{http}"), sip: ([127, 0, 0, 1], sip).into(), dir }
-}
-
-/// CPU time (user + system) of a process, in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may contain spaces): utime is the 12th, stime the 13th.
-    let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
-    let f: Vec<f64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
-    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
 
 struct Api {
     http: reqwest::Client,
@@ -218,7 +161,7 @@ fn sipp_dir() -> tempfile::TempDir {
 
 fn main() {
     let args = Args::parse();
-    let mut server = start();
+    let mut server = start("bench-calls", PASSWORD);
     let api = Api {
         http: reqwest::Client::new(),
         base: server.base.clone(),

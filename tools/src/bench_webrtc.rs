@@ -27,13 +27,13 @@
 //! (and `CONVENE_ADMIN_PASSWORD`); node CPU and RSS need `--node-pid`. `CONVENE_LOG` is passed on
 //! to the node it starts (default: errors only).
 
-use std::net::UdpSocket;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+#[path = "bench_node.rs"]
+mod bench_node;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use bench_node::{cpu_seconds, rss_mib, start};
 use clap::Parser;
 use convene_engine::webrtc::vp8::vp8_keyframe_start;
 use gstreamer as gst;
@@ -94,72 +94,7 @@ const PASSWORD: &str = "benchmark-password";
 const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 // ---------------------------------------------------------------------------------------------
-// The node and the Management API (as in bench_calls.rs).
-
-struct Server {
-    child: Child,
-    base: String,
-    client_api: String,
-    dir: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn free_port() -> u16 {
-    loop {
-        let p = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", p)).is_ok() {
-            return p;
-        }
-    }
-}
-
-fn start() -> Server {
-    let exe = std::env::current_exe().expect("own path").with_file_name("convene");
-    assert!(exe.exists(), "{} is missing: cargo build --release --bin convene", exe.display());
-    let (http, sip, client) = (free_port(), free_port(), free_port());
-    let dir = std::env::temp_dir().join(format!("convene-bench-webrtc-{}-{http}", std::process::id()));
-    let child = Command::new(exe)
-        .args(["up", "--data-dir", dir.to_str().unwrap(), "--http", &format!("127.0.0.1:{http}")])
-        .env("CONVENE_SIP", format!("127.0.0.1:{sip}"))
-        .env("CONVENE_CLIENT_API", format!("127.0.0.1:{client}"))
-        .env("CONVENE_ADMIN_PASSWORD", PASSWORD)
-        // The node's logs: errors only, unless CONVENE_LOG says otherwise.
-        .env("CONVENE_LOG", std::env::var("CONVENE_LOG").unwrap_or_else(|_| "error".into()))
-        .env_remove("DATABASE_URL")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start convene");
-    Server { child, base: format!("http://127.0.0.1:{http}"), client_api: format!("http://127.0.0.1:{client}"), dir }
-}
-
-/// CPU time (user + system) of a process, in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may contain spaces): utime is the 12th, stime the 13th.
-    let rest = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
-    let f: Vec<f64> = rest.split_whitespace().map(|x| x.parse().unwrap_or(0.0)).collect();
-    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / 100.0
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
+// The node (bench_node.rs) and the Management API.
 
 /// The Management API (None: a running node whose VMRs already exist).
 struct Manager {
@@ -879,7 +814,7 @@ fn main() {
             (url.trim_end_matches('/').to_string(), manager, args.node_pid)
         }
         None => {
-            let s = start();
+            let s = start("bench-webrtc", PASSWORD);
             let m = Manager { http: http.clone(), base: s.base.clone(), password: PASSWORD.into() };
             let api = s.client_api.clone();
             let pid = s.child.id();
