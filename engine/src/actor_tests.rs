@@ -25,7 +25,14 @@ struct Harness {
 }
 
 fn start(services: Vec<(&str, Value)>, tokens: Option<i64>) -> Harness {
+    start_with_global(services, tokens, json!({}))
+}
+
+fn start_with_global(services: Vec<(&str, Value)>, tokens: Option<i64>, global: Value) -> Harness {
     let dir = ServiceDirectory::fixed(services.into_iter().map(|(a, s)| (a.to_string(), s)));
+    if let ServiceDirectory::Static(d) = &dir {
+        d.lock().unwrap().global = global.as_object().cloned().unwrap_or_default();
+    }
     let (sip, rx) = SipHandle::channel();
     let base = 46000 + (std::process::id() % 500) as u16 * 8;
     let media = NoMediaFactory::new([127, 0, 0, 1].into(), base, base + 3999);
@@ -62,7 +69,17 @@ impl Harness {
     }
 
     async fn next(&mut self) -> SipCommand {
-        tokio::time::timeout(Duration::from_secs(3), self.rx.recv()).await.expect("a SIP command").expect("channel open")
+        self.next_within(Duration::from_secs(3)).await
+    }
+
+    async fn next_within(&mut self, wait: Duration) -> SipCommand {
+        tokio::time::timeout(wait, self.rx.recv()).await.expect("a SIP command").expect("channel open")
+    }
+
+    fn press(&self, d: DialogId, keys: &str) {
+        for k in keys.chars() {
+            self.event(Event::Info { dialog: d, payload: InfoPayload::Dtmf(Dtmf { digit: k, duration_ms: None }), body: None });
+        }
     }
 
     async fn response(&mut self) -> (u16, Option<String>, Option<String>) {
@@ -96,8 +113,7 @@ async fn unknown_alias_unsupported_service_and_capacity() {
     h.call(1, "sip:nobody@127.0.0.1", "a");
     assert_eq!(h.response().await.0, 404);
     h.call(2, "sip:lobby@127.0.0.1", "a");
-    let (status, reason, _) = h.response().await;
-    assert_eq!((status, reason.as_deref()), (480, Some("Virtual Reception Not Supported Yet")));
+    assert_eq!(h.response().await.0, 200, "a Virtual Reception answers and asks for the number");
 
     let mut full = start(vec![("room", vmr(json!({})))], Some(0));
     full.call(3, "sip:room@127.0.0.1", "a");
@@ -176,26 +192,91 @@ async fn participant_limit_and_a_crashing_participant() {
 #[actix_rt::test]
 async fn pin_entry_by_dtmf() {
     let mut h = start(vec![("room", vmr(json!({"pin": "1234", "guest_pin": "5678", "allow_guests": true})))], None);
-    let press = |h: &Harness, d: DialogId, keys: &str| {
-        for k in keys.chars() {
-            h.event(Event::Info { dialog: d, payload: InfoPayload::Dtmf(Dtmf { digit: k, duration_ms: None }), body: None });
-        }
-    };
     let a = h.call(1, "sip:room@127.0.0.1", "guest");
     assert_eq!(h.response().await.0, 200, "answered for PIN entry");
     h.event(Event::Ack { dialog: a, sdp: None });
     let r = h.node.send(GetReport).await.unwrap();
     assert!(r["participants"].as_array().unwrap().is_empty(), "not in the conference before the PIN");
-    press(&h, a, "5678#");
+    h.press(a, "5678#");
     let r = h.report_until("the guest", |r| r["participants"].as_array().unwrap().len() == 1).await;
     assert_eq!(r["participants"][0]["role"], "guest");
 
     let b = h.call(2, "sip:room@127.0.0.1", "mallory");
     assert_eq!(h.response().await.0, 200);
     h.event(Event::Ack { dialog: b, sdp: None });
-    press(&h, b, "1#2#3#");
+    h.press(b, "1#2#3#");
     match h.next().await {
         SipCommand::Bye { dialog } => assert_eq!(dialog, b),
         other => panic!("expected BYE after three wrong PINs, got {other:?}"),
     }
+}
+
+fn lobby() -> Value {
+    json!({"name": "Lobby", "service_type": "two_stage_dialing", "match_string": "(\\d{4})", "replace_string": "meet\\1"})
+}
+
+#[actix_rt::test]
+async fn virtual_reception_moves_the_caller_into_the_meeting_they_key_in() {
+    let mut h = start(vec![("lobby", lobby()), ("meet1234", vmr(json!({"pin": "42"})))], None);
+    let d = h.call(1, "sip:lobby@127.0.0.1", "alice");
+    let (status, _, sdp) = h.response().await;
+    assert_eq!(status, 200);
+    let port: u16 = sdp.unwrap().lines().find_map(|l| l.strip_prefix("m=audio ")).unwrap().split(' ').next().unwrap().parse().unwrap();
+    h.event(Event::Ack { dialog: d, sdp: None });
+    let r = h.report_until("alice at the reception", |r| r["participants"].as_array().unwrap().len() == 1).await;
+    assert_eq!((r["participants"][0]["conference"].as_str(), r["participants"][0]["service_type"].as_str()), (Some("Lobby"), Some("ivr")));
+
+    // A number the reception's match_string does not take, then one that reaches no service.
+    h.press(d, "99#");
+    h.press(d, "5555#");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = h.node.send(GetReport).await.unwrap();
+    assert_eq!(r["participants"][0]["conference"], "Lobby", "still at the reception: {r}");
+
+    h.press(d, "1234#");
+    // Moved: the reception ends with its last caller; the meeting asks for its PIN.
+    h.report_until("the reception to end", |r| r["conferences"].as_array().unwrap().iter().all(|c| c["name"] != "Lobby")).await;
+    let room = h.node.send(GetConference("Room".into())).await.unwrap();
+    assert!(room.is_some(), "the meeting was started for the caller");
+    h.press(d, "42#");
+    let r = h.report_until("alice in the meeting", |r| r["participants"].as_array().unwrap().len() == 1).await;
+    assert_eq!((r["participants"][0]["conference"].as_str(), r["participants"][0]["role"].as_str()), (Some("Room"), Some("chair")));
+    assert_eq!(r["participants"][0]["service_type"], "conference");
+    // The call kept its media ports (the meeting holds them now) and no SIP was needed to move it.
+    assert!(std::net::UdpSocket::bind(("127.0.0.1", port)).is_err(), "port {port} is bound by the meeting");
+    assert!(h.rx.try_recv().is_err(), "no re-INVITE, no BYE");
+
+    h.event(Event::Bye { dialog: d });
+    h.event(Event::DialogTerminated { dialog: d, reason: TerminationReason::RemoteBye });
+    h.report_until("the meeting to end", |r| r["conferences"].as_array().unwrap().is_empty()).await;
+    assert!(std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok(), "port {port} released");
+}
+
+#[actix_rt::test]
+async fn virtual_reception_says_goodbye_after_a_time_out_or_three_unknown_numbers() {
+    let mut h = start_with_global(vec![("lobby", lobby())], None, json!({"pin_entry_timeout": 1}));
+    let quiet = h.call(1, "sip:lobby@127.0.0.1", "quiet");
+    assert_eq!(h.response().await.0, 200);
+    h.event(Event::Ack { dialog: quiet, sdp: None });
+    let t = std::time::Instant::now();
+    match h.next_within(Duration::from_secs(8)).await {
+        SipCommand::Bye { dialog } => assert_eq!(dialog, quiet),
+        other => panic!("expected BYE after the time-out, got {other:?}"),
+    }
+    // The goodbye is said before the hang-up.
+    assert!(t.elapsed() > Duration::from_secs(2), "hung up after {:?}", t.elapsed());
+
+    let lost = h.call(2, "sip:lobby@127.0.0.1", "lost");
+    assert_eq!(h.response().await.0, 200);
+    h.event(Event::Ack { dialog: lost, sdp: None });
+    h.press(lost, "1111#2222#");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(h.rx.try_recv().is_err(), "two unknown numbers: asked again");
+    h.press(lost, "3333#");
+    let t = std::time::Instant::now();
+    match h.next_within(Duration::from_secs(8)).await {
+        SipCommand::Bye { dialog } => assert_eq!(dialog, lost),
+        other => panic!("expected BYE after three unknown numbers, got {other:?}"),
+    }
+    assert!(t.elapsed() > Duration::from_secs(1), "hung up after {:?}", t.elapsed());
 }

@@ -26,7 +26,9 @@ mod automatic;
 mod calls;
 mod gateway;
 mod presentation;
+mod reception;
 pub use gateway::{GatewayDigit, GatewayRinging};
+pub use reception::{JoinTransferred, ReceptionNumber, ReceptionRequest, ReleaseCall};
 pub use presentation::Floor;
 pub use calls::{CallAbandoned, CallConnected, CallEnded, CallKind, CallPorts, GetApiParticipant, ReceiverBandwidth};
 
@@ -168,6 +170,8 @@ pub struct ConferenceEnded {
 pub struct ConferenceParent {
     pub updates: Recipient<ConferenceUpdate>,
     pub ended: Recipient<ConferenceEnded>,
+    /// Where a Virtual Reception asks which meeting a number reaches.
+    pub reception: Recipient<ReceptionRequest>,
 }
 
 /// How a conference reaches a participant's actor, whatever carries the call (SIP now; the
@@ -186,6 +190,10 @@ pub struct MemberLink {
     pub gateway: Option<Recipient<crate::participant::GatewayAnswer>>,
     /// DTMF to a SIP participant's endpoint (passed through gateway calls).
     pub dtmf_out: Option<Recipient<crate::participant::SendDtmf>>,
+    /// A SIP call's state, to move it to another conference (Virtual Reception).
+    pub take: Option<Recipient<crate::participant::TakeCall>>,
+    /// A Virtual Reception caller's number reaches no meeting.
+    pub reception: Option<Recipient<crate::participant::ReceptionMiss>>,
 }
 
 impl MemberLink {
@@ -198,6 +206,8 @@ impl MemberLink {
             api: None,
             gateway: Some(addr.clone().recipient()),
             dtmf_out: Some(addr.clone().recipient()),
+            take: Some(addr.clone().recipient()),
+            reception: Some(addr.clone().recipient()),
         }
     }
 
@@ -210,6 +220,8 @@ impl MemberLink {
             api: None,
             gateway: None,
             dtmf_out: None,
+            take: None,
+            reception: None,
         }
     }
 
@@ -222,6 +234,8 @@ impl MemberLink {
             api: Some(addr.clone()),
             gateway: None,
             dtmf_out: None,
+            take: None,
+            reception: None,
         }
     }
 }
@@ -349,6 +363,9 @@ impl ConferenceActor {
 
     /// Whether a participant waits outside the conference, and on which screen.
     fn screen_for(&self, m: &Member) -> Option<Screen> {
+        if let Some(stage) = m.status.reception {
+            return Some(stage.screen());
+        }
         match m.status.role {
             None => Some(Screen::PinEntry { retry: m.status.pin_attempts > 0 }),
             Some(_) if m.held => Some(Screen::Locked),
@@ -442,7 +459,8 @@ impl ConferenceActor {
             "role": s.role.map(Role::as_str).unwrap_or("guest"),
             "protocol": s.protocol,
             "call_direction": if s.outgoing { "out" } else { "in" },
-            "service_type": self.service.service_type,
+            // A caller at a Virtual Reception's prompt is in the IVR (Pexip's participant value).
+            "service_type": if s.reception.is_some() { "ivr" } else { self.service.service_type.as_str() },
             "is_muted": self.is_muted(m),
             "is_video_muted": m.video_muted,
             "spotlight": m.spotlight.map_or(0, |ns| ns / 1_000_000_000),
@@ -468,7 +486,7 @@ impl ConferenceActor {
     fn report(&mut self) {
         let departed = std::mem::take(&mut self.departed);
         let participants =
-            self.members.values().filter(|m| m.status.answered && m.status.role.is_some()).map(|m| self.participant_json(m)).collect();
+            self.members.values().filter(|m| m.status.answered && (m.status.role.is_some() || m.status.reception.is_some())).map(|m| self.participant_json(m)).collect();
         self.parent.updates.do_send(ConferenceUpdate {
             id: self.id,
             name: self.service.name.clone(),
@@ -636,7 +654,8 @@ impl Handler<Join> for ConferenceActor {
         let dialog = call.dialog;
         // Policy's `bypass_lock` lets a caller straight in.
         let (bypass_lock, avatar) = (call.policy.bypass_lock, call.policy.avatar.clone());
-        let actor = ParticipantActor::new(id, crate::participant::CallLeg::Incoming(call), self.service.clone(), self.caps.clone(), ports, self.sip.clone(), ctx.address());
+        let actor = ParticipantActor::new(id, crate::participant::CallLeg::Incoming(call), self.service.clone(), self.caps.clone(), ports, self.sip.clone(), ctx.address())
+            .with_entry_timeout(self.globals.pin_entry_timeout);
         let addr = actor.start();
         self.by_dialog.insert(dialog, id);
         let held = self.locked && !bypass_lock;

@@ -46,6 +46,14 @@ pub enum Routed {
     Gateway { service: ServiceInfo, globals: Globals },
 }
 
+/// Where a Virtual Reception sends a caller.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReceptionTarget {
+    /// A meeting, or a gateway call a routing rule made of the number.
+    Service(ServiceInfo, Globals),
+    NotFound,
+}
+
 /// How long a policy request may take: `CONVENE_POLICY_TIMEOUT_MS`, else [`policy::client::TIMEOUT`].
 pub fn policy_timeout() -> Duration {
     static T: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
@@ -214,6 +222,30 @@ impl ServiceDirectory {
         Some(ServiceInfo::gateway(rule, &destination, &uuid::Uuid::new_v4().to_string()[..13]))
     }
 
+    /// Where a number entered at a Virtual Reception leads: the reception's `match_string` /
+    /// `replace_string` make it an alias, looked up among the services (not another reception);
+    /// failing that, `post_match_string` / `post_replace_string` make it an alias for the call
+    /// routing rules, and a rule that matches makes it a gateway call.
+    pub async fn reception_target(&self, reception: &ServiceInfo, number: &str, incoming: gateway_rules::Incoming) -> Result<ReceptionTarget, String> {
+        if let Some(alias) = crate::reception::dialled_alias(&reception.match_string, &reception.replace_string, number)
+            && let Some(service) = self.lookup(&alias).await?
+            && service["service_type"] != "two_stage_dialing"
+        {
+            let globals = self.global().await.map(|g| Globals::from_json(&g)).unwrap_or_default();
+            return Ok(ReceptionTarget::Service(ServiceInfo::from_json(&service), globals));
+        }
+        let Some(alias) = crate::reception::dialled_alias(&reception.post_match_string, &reception.post_replace_string, number) else {
+            return Ok(ReceptionTarget::NotFound);
+        };
+        match self.gateway_service(&alias, &alias, incoming).await {
+            Some(service) => {
+                let globals = self.global().await.map(|g| Globals::from_json(&g)).unwrap_or_default();
+                Ok(ReceptionTarget::Service(service, globals))
+            }
+            None => Ok(ReceptionTarget::NotFound),
+        }
+    }
+
     /// The `global` settings object.
     pub async fn global(&self) -> Result<Map<String, Value>, String> {
         match self {
@@ -241,12 +273,14 @@ impl ServiceDirectory {
 pub struct Globals {
     pub guests_only_timeout: Duration,
     pub waiting_for_chair_timeout: Duration,
+    /// How long a caller may take to enter a PIN, or a meeting number at a Virtual Reception.
+    pub pin_entry_timeout: Duration,
     pub media_ports: (u16, u16),
 }
 
 impl Default for Globals {
     fn default() -> Self {
-        Globals { guests_only_timeout: Duration::from_secs(60), waiting_for_chair_timeout: Duration::from_secs(900), media_ports: (40000, 49999) }
+        Globals { guests_only_timeout: Duration::from_secs(60), waiting_for_chair_timeout: Duration::from_secs(900), pin_entry_timeout: Duration::from_secs(120), media_ports: (40000, 49999) }
     }
 }
 
@@ -258,6 +292,7 @@ impl Globals {
         Globals {
             guests_only_timeout: int("guests_only_timeout").map(Duration::from_secs).unwrap_or(d.guests_only_timeout),
             waiting_for_chair_timeout: int("waiting_for_chair_timeout").map(Duration::from_secs).unwrap_or(d.waiting_for_chair_timeout),
+            pin_entry_timeout: int("pin_entry_timeout").filter(|s| *s > 0).map(Duration::from_secs).unwrap_or(d.pin_entry_timeout),
             media_ports: (port("media_ports_start", d.media_ports.0), port("media_ports_end", d.media_ports.1)),
         }
     }

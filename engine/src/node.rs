@@ -44,12 +44,16 @@ pub struct NodeConfig {
     pub control_url: String,
 }
 
+mod reception;
+
 /// Where a dialog's events go.
 enum Route {
     /// The alias is being looked up; `tokens` are reserved for the call.
     Pending { tokens: i64 },
     /// Handed to a conference; its tokens count here until the conference reports the call.
     Conference(Addr<ConferenceActor>, i64),
+    /// Moving from one conference to another (Virtual Reception): events wait for the target.
+    Moving { tokens: i64, queued: Vec<Event> },
 }
 
 struct ConferenceEntry {
@@ -163,7 +167,7 @@ impl NodeSupervisor {
             .routes
             .iter()
             .map(|(dialog, r)| match r {
-                Route::Pending { tokens } => *tokens,
+                Route::Pending { tokens } | Route::Moving { tokens, .. } => *tokens,
                 Route::Conference(addr, tokens) if !reported(addr, dialog) => *tokens,
                 Route::Conference(..) => 0,
             })
@@ -365,7 +369,11 @@ impl NodeSupervisor {
             _ => {
                 let id = Uuid::new_v4();
                 self.media.set_port_range(globals.media_ports.0, globals.media_ports.1);
-                let parent = ConferenceParent { updates: ctx.address().recipient(), ended: ctx.address().recipient() };
+                let parent = ConferenceParent {
+                    updates: ctx.address().recipient(),
+                    ended: ctx.address().recipient(),
+                    reception: ctx.address().recipient(),
+                };
                 let media = self.media.conference(id, info);
                 let actor = ConferenceActor::new(id, self.config.name.clone(), info.clone(), globals, self.caps.clone(), sip, media, parent);
                 if self.arbiters.is_empty() {
@@ -429,8 +437,13 @@ impl Handler<SipEvent> for NodeSupervisor {
         }
         let Some(dialog) = Event::dialog(&event) else { return };
         let ended = matches!(event, Event::DialogTerminated { .. } | Event::Cancelled { .. });
-        match self.routes.get(&dialog) {
+        match self.routes.get_mut(&dialog) {
             Some(Route::Conference(addr, _)) => addr.do_send(ConferenceDialogEvent { dialog, event }),
+            Some(Route::Moving { queued, .. }) => {
+                queued.push(event);
+                // The target delivers the hang-up once the call has arrived.
+                return;
+            }
             Some(Route::Pending { .. }) | None => {}
         }
         if ended {
@@ -646,28 +659,28 @@ impl Handler<ApiJoin> for NodeSupervisor {
                 tracing::warn!(error = %e, "service look-up failed");
                 refuse(503, "Configuration unavailable")
             })?;
-            let Some(mut service) = service else {
+            let Some(service) = service else {
                 // No service: a call routing rule may make it a gateway call (a browser calling out).
                 let gateway = directory.gateway_service(&alias, &alias, crate::gateway_rules::Incoming::WebRtc).await;
                 let gateway = gateway.ok_or_else(|| refuse(404, "Conference not found"))?;
                 let globals = directory.global().await.map(|g| Globals::from_json(&g)).unwrap_or_default();
                 return Ok::<_, Refusal>((gateway, globals));
             };
-            // A Virtual Reception: the client must name the meeting; then that is the service.
+            // A Virtual Reception: the client must name the meeting; then that is the service
+            // (or a routing rule makes it a gateway call).
             if service["service_type"] == "two_stage_dialing" {
                 let reception = ServiceInfo::from_json(&service);
                 let Some(number) = extension.as_deref().filter(|e| !e.trim().is_empty()) else {
                     return Err(Refusal { status: 403, result: json!({"conference_extension": "standard"}) });
                 };
-                let target = crate::reception::dialled_alias(&reception.match_string, &reception.replace_string, number)
-                    .ok_or_else(|| refuse(404, "Conference not found"))?;
-                let found = directory.lookup(&target).await.map_err(|e| {
-                    tracing::warn!(error = %e, "service look-up failed");
-                    refuse(503, "Configuration unavailable")
-                })?;
-                service = found
-                    .filter(|s| s["service_type"] != "two_stage_dialing")
-                    .ok_or_else(|| refuse(404, "Conference not found"))?;
+                return match directory.reception_target(&reception, number, crate::gateway_rules::Incoming::WebRtc).await {
+                    Ok(crate::directory::ReceptionTarget::Service(info, globals)) => Ok((info, globals)),
+                    Ok(crate::directory::ReceptionTarget::NotFound) => Err(refuse(404, "Conference not found")),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "service look-up failed");
+                        Err(refuse(503, "Configuration unavailable"))
+                    }
+                };
             }
             let globals = directory.global().await.map(|g| Globals::from_json(&g)).unwrap_or_default();
             Ok::<_, Refusal>((ServiceInfo::from_json(&service), globals))

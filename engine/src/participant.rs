@@ -1,6 +1,7 @@
 //! One SIP call in a conference: answers the INVITE with an SDP answer on ports the conference's
 //! media allocated, follows the dialog (ACK, re-INVITE/UPDATE incl. hold, INFO DTMF, BYE, CANCEL),
-//! collects a PIN when the service has one, and reports its state to its conference.
+//! collects a PIN when the service has one (or, at a Virtual Reception, a meeting number: see
+//! [`reception`]), and reports its state to its conference.
 //!
 //! The actor holds a [`Guard`]: however it ends (a clean stop, or a panic that tears its task
 //! down), the guard's `Drop` tells the conference, which removes the participant and carries on.
@@ -22,7 +23,8 @@ use crate::transport::SipHandle;
 
 /// Wrong PIN entries before the caller is disconnected.
 pub const MAX_PIN_ATTEMPTS: u32 = 3;
-/// How long a caller may take to enter the PIN (Pexip's `pin_entry_timeout` default).
+/// How long a caller may take to enter the PIN when the conference does not say
+/// (Pexip's `pin_entry_timeout` default).
 pub const PIN_ENTRY_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a gateway call rings before the caller is told there is no answer.
 pub const GATEWAY_ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
@@ -47,10 +49,15 @@ pub enum CallLeg {
     Incoming(IncomingCall),
     /// The conference dialled them (`dial`); the INVITE transaction once sent.
     Outgoing { dial: dial_out::DialRequest, tx: Option<TransactionId> },
+    /// They called in elsewhere (a Virtual Reception) and were moved here, call and media
+    /// ports unchanged.
+    Transferred(IncomingCall),
 }
 
 pub mod dial_out;
+pub mod reception;
 pub use dial_out::DialRequest;
+pub use reception::{CallState, ReceptionMiss, ReceptionStage, TakeCall};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -95,6 +102,8 @@ pub struct ParticipantStatus {
     pub pin_attempts: u32,
     /// The conference dialled them (Pexip's `call_direction: out`).
     pub outgoing: bool,
+    /// At a Virtual Reception: where they are in entering a meeting number.
+    pub reception: Option<ReceptionStage>,
 }
 
 /// Shown as `user@host` (Pexip's alias form).
@@ -134,6 +143,7 @@ impl ParticipantStatus {
             tokens: 0,
             pin_attempts: 0,
             outgoing: false,
+            reception: None,
         }
     }
 
@@ -167,6 +177,7 @@ impl ParticipantStatus {
             pin_attempts: 0,
             protocol: "sip",
             outgoing: false,
+            reception: None,
         }
     }
 }
@@ -193,6 +204,14 @@ pub struct ParticipantActor {
     caps: Arc<Capabilities>,
     sip: SipHandle,
     local: LocalSession,
+    /// The local ports in our SDP (kept when the call moves to another conference).
+    ports: MediaPorts,
+    /// The media as last negotiated.
+    session: Option<NegotiatedSession>,
+    /// How long the caller may take to enter a PIN or a meeting number.
+    entry_timeout: Duration,
+    /// Entering a meeting number at a Virtual Reception.
+    reception: reception::NumberEntry,
     /// Our offer, when the INVITE (or re-INVITE) had none; the answer comes in the ACK.
     pending_offer: Option<OfferState>,
     status: ParticipantStatus,
@@ -255,7 +274,7 @@ impl ParticipantActor {
         // The service may narrow what this call negotiates (`call_type`, `max_callrate_in`).
         let caps = service.call_capabilities(&caps).map(Arc::new).unwrap_or(caps);
         let status = match &call {
-            CallLeg::Incoming(c) => ParticipantStatus::new(id, c),
+            CallLeg::Incoming(c) | CallLeg::Transferred(c) => ParticipantStatus::new(id, c),
             CallLeg::Outgoing { dial, .. } => ParticipantStatus::outgoing(id, dial),
         };
         ParticipantActor {
@@ -264,6 +283,10 @@ impl ParticipantActor {
             caps,
             sip,
             local,
+            ports,
+            session: None,
+            entry_timeout: PIN_ENTRY_TIMEOUT,
+            reception: reception::NumberEntry::default(),
             pending_offer: None,
             status,
             pin: String::new(),
@@ -271,6 +294,13 @@ impl ParticipantActor {
             gateway_pending: None,
             guard: Guard { conference, id, reason: None },
         }
+    }
+
+    /// How long the caller may take to enter a PIN or a meeting number (the global
+    /// `pin_entry_timeout`).
+    pub fn with_entry_timeout(mut self, timeout: Duration) -> ParticipantActor {
+        self.entry_timeout = timeout;
+        self
     }
 
     fn report(&self) {
@@ -288,6 +318,7 @@ impl ParticipantActor {
         self.status.on_hold = session.on_hold();
         self.status.audio_codec = session.audio().map(|s| format!("{}/{}", s.codec.encoding_name(), s.clock_rate));
         self.status.video_codec = session.video().map(|s| format!("{}/{}", s.codec.encoding_name(), s.clock_rate));
+        self.session = Some(session.clone());
         self.guard.conference.do_send(MediaNegotiated { id: self.status.id, session });
     }
 
@@ -318,6 +349,9 @@ impl ParticipantActor {
 
     fn on_digit(&mut self, ctx: &mut Context<Self>, digit: char) {
         tracing::debug!(participant = %self.status.id, %digit, "DTMF");
+        if self.status.reception.is_some() {
+            return self.reception_digit(ctx, digit);
+        }
         if self.service.gateway.is_some() {
             // A gateway call's keys are for the far end.
             self.guard.conference.do_send(crate::conference::GatewayDigit { from: self.status.id, digit });
@@ -363,6 +397,10 @@ impl Actor for ParticipantActor {
         let call = match &self.call {
             CallLeg::Incoming(c) => (c.policy.preauthenticated_role, c.offer.clone(), c.tx),
             CallLeg::Outgoing { .. } => return self.dial(ctx),
+            CallLeg::Transferred(c) => {
+                let preauthenticated = c.policy.preauthenticated_role;
+                return self.start_transferred(ctx, preauthenticated);
+            }
         };
         let (preauthenticated, offer, tx) = call;
         if self.service.gateway.is_some() {
@@ -378,25 +416,36 @@ impl Actor for ParticipantActor {
             self.report();
             return;
         }
-        if let Some(role) = preauthenticated {
-            // Policy vouched for the caller: no PIN entry.
-            self.status.role = Some(role);
-        } else if !needs_pin(&self.service) {
-            self.status.role = Some(if self.service.allow_guests { Role::Guest } else { Role::Chair });
-        } else {
-            ctx.run_later(PIN_ENTRY_TIMEOUT, |act, ctx| {
-                if act.status.role.is_none() {
-                    act.sip.bye(act.status.dialog);
-                    act.finish(ctx, "PIN entry timed out");
-                }
-            });
-        }
+        self.admit(ctx, preauthenticated);
         match self.answer(tx, offer.as_ref()) {
             Ok(()) => {
                 self.status.answered = true;
                 self.report();
             }
             Err(reason) => self.finish(ctx, reason),
+        }
+    }
+}
+
+impl ParticipantActor {
+    /// Decides how the caller enters: at once (policy vouched for them, or no PIN is needed),
+    /// after a PIN, or, at a Virtual Reception, after choosing a meeting.
+    fn admit(&mut self, ctx: &mut Context<Self>, preauthenticated: Option<Role>) {
+        if self.service.service_type == "two_stage_dialing" {
+            return self.start_reception(ctx);
+        }
+        if let Some(role) = preauthenticated {
+            // Policy vouched for the caller: no PIN entry.
+            self.status.role = Some(role);
+        } else if !needs_pin(&self.service) {
+            self.status.role = Some(if self.service.allow_guests { Role::Guest } else { Role::Chair });
+        } else {
+            ctx.run_later(self.entry_timeout, |act, ctx| {
+                if act.status.role.is_none() {
+                    act.sip.bye(act.status.dialog);
+                    act.finish(ctx, "PIN entry timed out");
+                }
+            });
         }
     }
 }
@@ -456,9 +505,14 @@ impl Handler<Disconnect> for ParticipantActor {
     type Result = ();
 
     fn handle(&mut self, msg: Disconnect, ctx: &mut Context<Self>) {
+        if self.reception.moved {
+            // The call lives on in another conference.
+            return self.finish(ctx, msg.reason);
+        }
         match &self.call {
             _ if self.status.answered => self.sip.bye(self.status.dialog),
             CallLeg::Incoming(c) => self.sip.respond(c.tx, 480, Some("Disconnected"), None),
+            CallLeg::Transferred(_) => self.sip.bye(self.status.dialog),
             CallLeg::Outgoing { tx: Some(tx), .. } => self.sip.cancel(*tx),
             CallLeg::Outgoing { tx: None, .. } => {}
         }
@@ -476,7 +530,17 @@ impl Handler<GatewayAnswer> for ParticipantActor {
             }
             return;
         }
-        let Some((tx, offer)) = self.gateway_pending.take() else { return };
+        let Some((tx, offer)) = self.gateway_pending.take() else {
+            // A caller already answered (moved here from a Virtual Reception): a refusal from
+            // the far end ends the call.
+            if let GatewayAnswer::Failed(status) = msg
+                && self.status.answered
+            {
+                self.sip.bye(self.status.dialog);
+                self.finish(ctx, format!("Gateway call failed ({status})"));
+            }
+            return;
+        };
         match msg {
             GatewayAnswer::Ringing => {}
             GatewayAnswer::Connected => match self.answer(tx, offer.as_ref()) {

@@ -89,6 +89,10 @@ pub struct ServiceInfo {
     /// Virtual Reception: how an entered number becomes an alias.
     pub match_string: String,
     pub replace_string: String,
+    /// Virtual Reception: how a number that reaches no service becomes an alias for the call
+    /// routing rules.
+    pub post_match_string: String,
+    pub post_replace_string: String,
     /// A Distributed Gateway call: who the conference of two calls.
     pub gateway: Option<GatewayTarget>,
 }
@@ -188,6 +192,8 @@ impl ServiceInfo {
             call_type: s("call_type"),
             match_string: s("match_string"),
             replace_string: s("replace_string"),
+            post_match_string: s("post_match_string"),
+            post_replace_string: s("post_replace_string"),
             gateway: None,
             // The database's details, or a policy result's objects.
             automatic_participants: [v.get("automatic_participant_details"), v.get("automatic_participants")]
@@ -224,8 +230,7 @@ impl ServiceInfo {
 /// Whether this version can host a service of this type.
 pub fn service_admission(service_type: &str) -> Result<(), Rejection> {
     match service_type {
-        "conference" | "lecture" | "test_call" | "" => Ok(()),
-        "two_stage_dialing" => Err((480, "Virtual Reception Not Supported Yet")),
+        "conference" | "lecture" | "test_call" | "two_stage_dialing" | "" => Ok(()),
         "media_playback" => Err((480, "Media Playback Service Not Supported Yet")),
         _ => Err((480, "Service Type Not Supported")),
     }
@@ -314,7 +319,7 @@ mod tests {
         assert!(service_admission("conference").is_ok());
         assert!(service_admission("lecture").is_ok());
         assert!(service_admission("test_call").is_ok());
-        assert_eq!(service_admission("two_stage_dialing").unwrap_err().0, 480);
+        assert!(service_admission("two_stage_dialing").is_ok());
         assert_eq!(service_admission("media_playback").unwrap_err().0, 480);
     }
 

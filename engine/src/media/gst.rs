@@ -354,18 +354,13 @@ impl GstMedia {
 
 }
 
-/// Moves spotlit participants to the front, earliest spotlight first; the rest keep their
-/// order (speaker order).
-fn spotlight_first(order: &mut [Participant], spotlight: impl Fn(ParticipantId) -> Option<u64>) {
-    order.sort_by_key(|p| spotlight(p.id).unwrap_or(u64::MAX));
-}
-
-impl MediaHandle for GstMedia {
-    fn allocate(&mut self, participant: Uuid) -> Result<MediaPorts, MediaError> {
+impl GstMedia {
+    /// Binds a participant's ports (any free ones, or exactly `at`).
+    fn reserve(&mut self, participant: Uuid, at: Option<LocalPorts>) -> Result<MediaPorts, MediaError> {
         self.next_id += 1;
         let id = ParticipantId(self.next_id);
         let address = self.config.local_ip;
-        let ports = self.pipeline()?.reserve_ports(id, None).map_err(|e| match e {
+        let ports = self.pipeline()?.reserve_ports(id, at).map_err(|e| match e {
             convene_pipelines::conference::ConferenceError::NoPorts => {
                 MediaError::NoPorts { start: self.config.port_range.0, end: self.config.port_range.1 }
             }
@@ -377,6 +372,28 @@ impl MediaHandle for GstMedia {
             Member { uuid: participant, state: MemberMedia::default(), ports, media: None, screen: None, tracked: false, avatar: None, receive_limit: None },
         );
         Ok(MediaPorts { address, audio: ports.audio_rtp.unwrap_or(0), video: ports.video_rtp.unwrap_or(0) })
+    }
+}
+
+/// Moves spotlit participants to the front, earliest spotlight first; the rest keep their
+/// order (speaker order).
+fn spotlight_first(order: &mut [Participant], spotlight: impl Fn(ParticipantId) -> Option<u64>) {
+    order.sort_by_key(|p| spotlight(p.id).unwrap_or(u64::MAX));
+}
+
+impl MediaHandle for GstMedia {
+    fn allocate(&mut self, participant: Uuid) -> Result<MediaPorts, MediaError> {
+        self.reserve(participant, None)
+    }
+
+    fn allocate_at(&mut self, participant: Uuid, ports: MediaPorts) -> Result<MediaPorts, MediaError> {
+        let at = LocalPorts {
+            audio_rtp: Some(ports.audio),
+            audio_rtcp: Some(ports.audio + 1),
+            video_rtp: Some(ports.video),
+            video_rtcp: Some(ports.video + 1),
+        };
+        self.reserve(participant, Some(at))
     }
 
     fn connect(&mut self, participant: Uuid, session: &NegotiatedSession) -> Result<(), MediaError> {

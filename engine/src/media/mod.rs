@@ -71,6 +71,12 @@ pub enum Screen {
     WaitingForHost,
     /// The conference is locked; waiting to be let in.
     Locked,
+    /// A Virtual Reception: "enter the meeting number"; `retry` after an unknown one.
+    Reception { retry: bool },
+    /// A Virtual Reception's goodbye: no number was entered in time.
+    ReceptionTimedOut,
+    /// A Virtual Reception's goodbye: too many unknown numbers.
+    ReceptionFailed,
 }
 
 impl Screen {
@@ -82,6 +88,10 @@ impl Screen {
             Screen::PinEntry { retry: true } => Prompt::PinRetry,
             Screen::WaitingForHost => Prompt::WaitingForHost,
             Screen::Locked => Prompt::Locked,
+            Screen::Reception { retry: false } => Prompt::Reception,
+            Screen::Reception { retry: true } => Prompt::ReceptionRetry,
+            Screen::ReceptionTimedOut => Prompt::ReceptionTimeout,
+            Screen::ReceptionFailed => Prompt::ReceptionFailed,
         }
     }
 
@@ -92,6 +102,10 @@ impl Screen {
             Screen::PinEntry { retry: true } => "That PIN was not valid. Please try again, followed by #",
             Screen::WaitingForHost => "Waiting for the host to join...",
             Screen::Locked => "This conference is locked. Waiting to be admitted...",
+            Screen::Reception { retry: false } => "Welcome. Please enter the meeting number, followed by #",
+            Screen::Reception { retry: true } => "That number was not recognised. Please try again, followed by #",
+            Screen::ReceptionTimedOut => "No meeting number was entered. Goodbye.",
+            Screen::ReceptionFailed => "That number was not recognised. Goodbye.",
         }
     }
 }
@@ -127,6 +141,9 @@ pub enum MediaError {
 pub trait MediaHandle: Send {
     /// Reserves and binds the participant's local RTP/RTCP ports.
     fn allocate(&mut self, participant: Uuid) -> Result<MediaPorts, MediaError>;
+    /// Binds exactly these ports for the participant: a call moved here from another
+    /// conference keeps the ports its SDP gave (they must have been released there first).
+    fn allocate_at(&mut self, participant: Uuid, ports: MediaPorts) -> Result<MediaPorts, MediaError>;
     /// The SDP is negotiated (first answer or a re-INVITE): start or update the streams.
     fn connect(&mut self, participant: Uuid, session: &NegotiatedSession) -> Result<(), MediaError>;
     /// A browser's WebRTC bridge is set up on the participant's allocated ports: start its streams.
@@ -216,6 +233,20 @@ impl PortPool {
         }
     }
 
+    /// Binds the block of four ports at `base` (a call moving between conferences keeps its
+    /// ports), whether or not it is inside the range.
+    pub fn bind_at(pool: &Arc<Mutex<PortPool>>, base: u16) -> Result<BoundPorts, MediaError> {
+        let mut p = pool.lock().expect("port pool");
+        let taken = MediaError::NoPorts { start: base, end: base.saturating_add(3) };
+        if p.used.contains(&base) {
+            return Err(taken);
+        }
+        let sockets = bind_block(p.address, base).ok_or(taken)?;
+        p.used.insert(base);
+        let ports = MediaPorts { address: p.address, audio: base, video: base + 2 };
+        Ok(BoundPorts { ports, _sockets: sockets, pool: pool.clone() })
+    }
+
     /// Binds four consecutive ports (base even) inside the range.
     pub fn bind(pool: &Arc<Mutex<PortPool>>) -> Result<BoundPorts, MediaError> {
         let mut p = pool.lock().expect("port pool");
@@ -273,6 +304,13 @@ impl NoMedia {
 impl MediaHandle for NoMedia {
     fn allocate(&mut self, participant: Uuid) -> Result<MediaPorts, MediaError> {
         let b = PortPool::bind(&self.pool)?;
+        let ports = b.ports;
+        self.bound.insert(participant, b);
+        Ok(ports)
+    }
+
+    fn allocate_at(&mut self, participant: Uuid, ports: MediaPorts) -> Result<MediaPorts, MediaError> {
+        let b = PortPool::bind_at(&self.pool, ports.audio)?;
         let ports = b.ports;
         self.bound.insert(participant, b);
         Ok(ports)
@@ -343,5 +381,10 @@ mod tests {
         assert!(matches!(PortPool::bind(&pool), Err(MediaError::NoPorts { .. })));
         drop(a);
         assert_eq!(PortPool::bind(&pool).unwrap().ports.audio, base);
+        // A moving call takes its block back exactly, once it is free.
+        assert!(PortPool::bind_at(&pool, base + 4).is_err(), "in use");
+        drop(b);
+        let again = PortPool::bind_at(&pool, base + 4).unwrap();
+        assert_eq!((again.ports.audio, again.ports.video), (base + 4, base + 6));
     }
 }

@@ -71,6 +71,7 @@ impl ParticipantStatus {
             tokens: 0,
             pin_attempts: 0,
             outgoing: true,
+            reception: None,
         }
     }
 }
@@ -101,6 +102,7 @@ impl ParticipantStatus {
             tokens: 0,
             pin_attempts: 0,
             outgoing: true,
+            reception: None,
         }
     }
 }

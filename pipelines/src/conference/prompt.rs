@@ -11,6 +11,13 @@ pub enum Prompt {
     PinRetry,
     WaitingForHost,
     Locked,
+    /// Virtual Reception: "enter the meeting number".
+    Reception,
+    ReceptionRetry,
+    /// Said before a Virtual Reception hangs up: nothing was entered in time.
+    ReceptionTimeout,
+    /// Said before a Virtual Reception hangs up: too many unknown numbers.
+    ReceptionFailed,
 }
 
 impl Prompt {
@@ -20,7 +27,17 @@ impl Prompt {
             Prompt::PinRetry => include_bytes!("../../assets/prompts/pin_retry.ul"),
             Prompt::WaitingForHost => include_bytes!("../../assets/prompts/waiting_for_host.ul"),
             Prompt::Locked => include_bytes!("../../assets/prompts/locked.ul"),
+            Prompt::Reception => include_bytes!("../../assets/prompts/reception.ul"),
+            Prompt::ReceptionRetry => include_bytes!("../../assets/prompts/reception_retry.ul"),
+            Prompt::ReceptionTimeout => include_bytes!("../../assets/prompts/reception_timeout.ul"),
+            Prompt::ReceptionFailed => include_bytes!("../../assets/prompts/reception_failed.ul"),
         }
+    }
+
+    /// How long the prompt speaks (once, without the pause): a call that is ended after a
+    /// goodbye waits this long so the caller hears it.
+    pub fn duration(self) -> std::time::Duration {
+        std::time::Duration::from_micros(self.ulaw().len() as u64 * 1_000_000 / 8000)
     }
 }
 
@@ -104,5 +121,13 @@ mod tests {
         let mut retry = vec![0i16; 100];
         p.fill(&mut retry);
         assert_eq!(p.pos, 100, "a new prompt starts at its beginning");
+    }
+
+    #[test]
+    fn goodbyes_are_a_few_seconds_long() {
+        for p in [Prompt::ReceptionTimeout, Prompt::ReceptionFailed] {
+            let d = p.duration();
+            assert!(d > std::time::Duration::from_secs(1) && d < std::time::Duration::from_secs(6), "{p:?}: {d:?}");
+        }
     }
 }
