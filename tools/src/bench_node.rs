@@ -1,5 +1,5 @@
-//! What the benchmarks that run a real `convene up` share (included by `convene-bench-calls`
-//! and `convene-bench-webrtc` with `#[path]`): starting the release binary next to the
+//! What the benchmarks that run a real `convene up` share (included by `convene-bench-calls`,
+//! `convene-bench-webrtc` and `convene-bench-gateway` with `#[path]`): starting the release binary next to the
 //! benchmark on free loopback ports, and reading a process's CPU time and memory from `/proc`.
 
 use std::net::{SocketAddr, UdpSocket};
