@@ -83,12 +83,13 @@ impl Handler<ReleaseCall> for ConferenceActor {
             return Box::pin(actix::fut::ready(None));
         };
         Box::pin(take.send(TakeCall).into_actor(self).map(move |state, act, ctx| {
-            let state = state.ok().flatten()?;
+            let mut state = state.ok().flatten()?;
             // Free the call's media (and so its ports) now, before the target binds them; then
             // let the participant actor go without hanging up.
             let m = act.members.remove(&msg.participant)?;
             act.by_dialog.remove(&m.status.dialog);
             act.media_state.remove(&msg.participant);
+            state.send = act.media.send_state(msg.participant);
             act.media.remove(msg.participant);
             m.link.disconnect.do_send(crate::participant::Disconnect { reason: "Transferred".into() });
             tracing::info!(conference = %act.service.name, participant = %msg.participant, to = %msg.to, "call moved");
@@ -123,7 +124,7 @@ impl Handler<JoinTransferred> for ConferenceActor {
             return refuse(self, ctx, reason.to_string());
         }
         let id = Uuid::new_v4();
-        if let Err(e) = self.media.allocate_at(id, state.ports) {
+        if let Err(e) = self.media.allocate_at(id, state.ports, state.send) {
             return refuse(self, ctx, format!("its media ports could not be bound again: {e}"));
         }
         let (bypass_lock, avatar) = (state.call.policy.bypass_lock, state.call.policy.avatar.clone());

@@ -386,14 +386,22 @@ impl MediaHandle for GstMedia {
         self.reserve(participant, None)
     }
 
-    fn allocate_at(&mut self, participant: Uuid, ports: MediaPorts) -> Result<MediaPorts, MediaError> {
+    fn allocate_at(&mut self, participant: Uuid, ports: MediaPorts, send: Option<super::SendState>) -> Result<MediaPorts, MediaError> {
         let at = LocalPorts {
             audio_rtp: Some(ports.audio),
             audio_rtcp: Some(ports.audio + 1),
             video_rtp: Some(ports.video),
             video_rtcp: Some(ports.video + 1),
         };
-        self.reserve(participant, Some(at))
+        let ports = self.reserve(participant, Some(at))?;
+        if let (Some(send), Some(&id), Some(media)) = (send, self.ids.get(&participant), self.media.as_mut()) {
+            media.continue_streams(id, send);
+        }
+        Ok(ports)
+    }
+
+    fn send_state(&self, participant: Uuid) -> Option<super::SendState> {
+        self.media.as_ref()?.send_state(*self.ids.get(&participant)?)
     }
 
     fn connect(&mut self, participant: Uuid, session: &NegotiatedSession) -> Result<(), MediaError> {

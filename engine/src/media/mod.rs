@@ -17,7 +17,7 @@ pub mod gst;
 pub mod translate;
 
 use actix::prelude::*;
-pub use convene_pipelines::conference::MediaEvent;
+pub use convene_pipelines::conference::{MediaEvent, SendState};
 pub use convene_pipelines::layout::Layout;
 
 /// A media event for a conference actor (sent from GStreamer threads).
@@ -143,7 +143,13 @@ pub trait MediaHandle: Send {
     fn allocate(&mut self, participant: Uuid) -> Result<MediaPorts, MediaError>;
     /// Binds exactly these ports for the participant: a call moved here from another
     /// conference keeps the ports its SDP gave (they must have been released there first).
-    fn allocate_at(&mut self, participant: Uuid, ports: MediaPorts) -> Result<MediaPorts, MediaError>;
+    /// `send`: where its outgoing streams stood there, so they go on (same SSRC, next sequence
+    /// number) rather than start anew.
+    fn allocate_at(&mut self, participant: Uuid, ports: MediaPorts, send: Option<SendState>) -> Result<MediaPorts, MediaError>;
+    /// Where a participant's outgoing streams stand (before it moves to another conference).
+    fn send_state(&self, _participant: Uuid) -> Option<SendState> {
+        None
+    }
     /// The SDP is negotiated (first answer or a re-INVITE): start or update the streams.
     fn connect(&mut self, participant: Uuid, session: &NegotiatedSession) -> Result<(), MediaError>;
     /// A browser's WebRTC bridge is set up on the participant's allocated ports: start its streams.
@@ -309,7 +315,7 @@ impl MediaHandle for NoMedia {
         Ok(ports)
     }
 
-    fn allocate_at(&mut self, participant: Uuid, ports: MediaPorts) -> Result<MediaPorts, MediaError> {
+    fn allocate_at(&mut self, participant: Uuid, ports: MediaPorts, _send: Option<SendState>) -> Result<MediaPorts, MediaError> {
         let b = PortPool::bind_at(&self.pool, ports.audio)?;
         let ports = b.ports;
         self.bound.insert(participant, b);

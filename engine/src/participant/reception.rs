@@ -79,6 +79,8 @@ pub struct CallState {
     pub ports: MediaPorts,
     pub session: Option<NegotiatedSession>,
     pub pending_offer: Option<OfferState>,
+    /// Where the outgoing RTP streams stood (filled in by the conference that lets it go).
+    pub send: Option<crate::media::SendState>,
 }
 
 /// Hands the call's state over; the actor then ends, without ending the call, at the next
@@ -105,7 +107,7 @@ impl ParticipantActor {
         sip: crate::transport::SipHandle,
         conference: Addr<crate::conference::ConferenceActor>,
     ) -> ParticipantActor {
-        let CallState { call, status, local, ports, session, pending_offer } = state;
+        let CallState { call, status, local, ports, session, pending_offer, send: _ } = state;
         let mut actor = ParticipantActor::new(id, CallLeg::Transferred(call), service, caps, ports, sip, conference);
         actor.local = local;
         actor.session = session;
@@ -218,6 +220,7 @@ impl Handler<TakeCall> for ParticipantActor {
             ports: self.ports,
             session: self.session.clone(),
             pending_offer: self.pending_offer.take(),
+            send: None,
         };
         // The conference frees the media first, then lets this actor go (a `Disconnect` that
         // sends no BYE now), so the call is never without an owner.

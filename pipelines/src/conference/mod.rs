@@ -24,6 +24,7 @@
 mod audio;
 pub mod avatar;
 pub mod codecs;
+pub mod continuity;
 pub mod events;
 mod fanout;
 mod participant;
@@ -40,6 +41,7 @@ use std::time::{Duration, Instant};
 use gstreamer as gst;
 use gstreamer::prelude::*;
 
+pub use continuity::{SendState, StreamPosition};
 pub use codecs::{AudioCodec, AudioSpec, H264Params, VideoCodecSpec, VideoSpec};
 pub use events::{EventHandler, MediaEvent};
 pub use prompt::Prompt;
@@ -301,11 +303,26 @@ impl ConferenceMedia {
             None => ports.bind(&format!("{p}-{kind}"), false),
         };
         let audio = pair(&mut self.ports, "a", at.and_then(|a| a.audio_rtp))?;
-        let mut r = Reserved { audio: Some(audio), video: None };
+        let mut r = Reserved { audio: Some(audio), video: None, continuation: None };
         r.video = Some(pair(&mut self.ports, "v", at.and_then(|a| a.video_rtp))?);
         let ports = r.ports();
         self.reserved.insert(id, r);
         Ok(ports)
+    }
+
+    /// The participant's outgoing streams will go on from `state` (taken from another pipeline
+    /// with [`ConferenceMedia::send_state`]); call after [`ConferenceMedia::reserve_ports`].
+    pub fn continue_streams(&mut self, id: ParticipantId, state: SendState) {
+        if let Some(r) = self.reserved.get_mut(&id) {
+            r.continuation = Some((state, gst::ClockTime::ZERO));
+        }
+    }
+
+    /// Where the participant's outgoing streams stand (to go on from in another pipeline).
+    pub fn send_state(&self, id: ParticipantId) -> Option<SendState> {
+        let island = self.participants.get(&id)?;
+        let pay = |name: &str| island.bin.by_name(&format!("p{}-{name}", id.0)).and_then(|p| continuity::position(&p));
+        Some(SendState { audio: pay("apay"), video: pay("vpay"), taken: std::time::Instant::now() })
     }
 
     /// Closes ports reserved for a participant who never got media.
@@ -327,7 +344,10 @@ impl ConferenceMedia {
                 force_keyframe(enc);
             }
         }));
-        let reserved = self.reserved.remove(&id).unwrap_or_default();
+        let mut reserved = self.reserved.remove(&id).unwrap_or_default();
+        if let Some(c) = reserved.continuation.as_mut() {
+            c.1 = self.pipeline.current_running_time().unwrap_or(gst::ClockTime::ZERO);
+        }
         let island = ParticipantIsland::build(
             id,
             &media,

@@ -103,6 +103,8 @@ pub(crate) type BoundPair = (gst::Element, Option<gst::Element>, u16);
 pub(crate) struct Reserved {
     pub(crate) audio: Option<BoundPair>,
     pub(crate) video: Option<BoundPair>,
+    /// Go on from another pipeline's streams; the running time the new ones start at.
+    pub(crate) continuation: Option<(super::SendState, gst::ClockTime)>,
 }
 
 impl Reserved {
@@ -324,6 +326,20 @@ impl ParticipantIsland {
             tile = Some(src);
             fanout
         };
+
+        // A call moved here from another conference: its streams go on where they stopped.
+        if let Some((state, running_time)) = &reserved.continuation {
+            for (name, session, at) in [("apay", AUDIO_SESSION, state.audio), ("vpay", VIDEO_SESSION, state.video)] {
+                if let (Some(at), Some(pay)) = (at, bin.by_name(&format!("{p}-{name}"))) {
+                    super::continuity::continue_on(&pay, &at, state.taken, *running_time);
+                    // The RTP session picks the SSRC it sends with; it must be the old one.
+                    let session = rtpbin.emit_by_name::<Option<gst::glib::Object>>("get-internal-session", &[&session]);
+                    if let Some(session) = session.filter(|s| s.find_property("internal-ssrc").is_some()) {
+                        session.set_property("internal-ssrc", at.ssrc);
+                    }
+                }
+            }
+        }
 
         // Received streams appear as rtpbin pads `recv_rtp_src_<session>_<ssrc>_<pt>`.
         let bin_weak = bin.downgrade();

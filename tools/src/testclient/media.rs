@@ -82,6 +82,9 @@ pub struct Received {
 struct Shared {
     rx: Received,
     last_analysis: Option<Instant>,
+    /// The SSRCs received so far, audio and video: a node that restarts a stream under a new
+    /// SSRC (rather than carrying it on) shows as two.
+    sources: [std::collections::BTreeSet<u32>; 2],
 }
 
 pub struct Media {
@@ -224,10 +227,15 @@ impl Media {
     fn connect_rtpbin(&self) -> Result<(), String> {
         let rb = el(&self.pipeline, "rb")?;
         let pipeline = self.pipeline.downgrade();
+        let shared = self.shared.clone();
         rb.connect_pad_added(move |_, pad| {
             let name = pad.name();
             let Some(rest) = name.strip_prefix("recv_rtp_src_") else { return };
             let Some(pipeline) = pipeline.upgrade() else { return };
+            let mut parts = rest.split('_');
+            if let (Some(session), Some(Ok(ssrc))) = (parts.next(), parts.next().map(str::parse::<u32>)) {
+                shared.lock().unwrap().sources[usize::from(session != "0")].insert(ssrc);
+            }
             let depay = if rest.starts_with("0_") { "adepay" } else { "vdepay" };
             let target = pipeline.by_name(depay).and_then(|d| d.static_pad("sink")).filter(|p| !p.is_linked());
             let target = match target {
@@ -294,6 +302,12 @@ impl Media {
             panes: st.rx.panes.clone(),
             audio: std::mem::take(&mut st.rx.audio),
         }
+    }
+
+    /// How many distinct SSRCs arrived so far: (audio, video).
+    pub fn sources(&self) -> (usize, usize) {
+        let st = self.shared.lock().unwrap();
+        (st.sources[0].len(), st.sources[1].len())
     }
 
     /// The first error on the bus, if any.

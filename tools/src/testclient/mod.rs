@@ -89,6 +89,13 @@ pub struct TestClientArgs {
     /// Milliseconds between sample lines.
     #[arg(long, default_value_t = 250)]
     pub interval_ms: u64,
+    /// Keys to press once the call is up (SIP INFO, one every 200 ms), e.g. a meeting number
+    /// at a Virtual Reception: `1234#`.
+    #[arg(long, default_value = "")]
+    pub dtmf: String,
+    /// Milliseconds after the answer before the first key.
+    #[arg(long, default_value_t = 1000)]
+    pub dtmf_after_ms: u64,
 }
 
 fn emit(v: Value) {
@@ -179,6 +186,8 @@ pub fn run(a: TestClientArgs) -> Result<bool, String> {
     let mut next_sample = started + interval;
     let (mut samples, mut ok_samples, mut own_seen, mut run, mut best_run, mut frames) = (0u32, 0u32, 0u32, 0u32, 0u32, 0u64);
     let mut max_dbov = -127.0f64;
+    let mut keys = a.dtmf.chars().collect::<std::collections::VecDeque<char>>();
+    let mut next_key = started + Duration::from_millis(a.dtmf_after_ms);
     let mut end_reason = "time";
     let mut media_error = None;
     loop {
@@ -193,6 +202,13 @@ pub fn run(a: TestClientArgs) -> Result<bool, String> {
         }
         if Instant::now() >= deadline {
             break;
+        }
+        if Instant::now() >= next_key
+            && let Some(key) = keys.pop_front()
+        {
+            call.press(key)?;
+            emit(json!({"event": "key", "key": key.to_string(), "t": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0}));
+            next_key = Instant::now() + Duration::from_millis(200);
         }
         if let Some(e) = media.error() {
             media_error = Some(e);
@@ -236,6 +252,7 @@ pub fn run(a: TestClientArgs) -> Result<bool, String> {
             "why": verdict.err(),
         }));
     }
+    let (audio_sources, video_sources) = media.sources();
     media.stop();
     let bye_answered = call.hangup(Duration::from_secs(3));
     let passed = media_error.is_none() && best_run >= a.need_ok && own_seen == 0;
@@ -251,6 +268,8 @@ pub fn run(a: TestClientArgs) -> Result<bool, String> {
         "longest_ok_run": best_run,
         "own_colour_samples": own_seen,
         "max_audio_dbov": (max_dbov * 10.0).round() / 10.0,
+        "audio_sources": audio_sources,
+        "video_sources": video_sources,
         "passed": passed,
     }));
     Ok(passed)

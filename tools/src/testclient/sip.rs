@@ -147,6 +147,13 @@ impl SipCall {
         Ok(events)
     }
 
+    /// Presses a key: a SIP INFO with `application/dtmf-relay` in the dialog.
+    pub fn press(&mut self, key: char) -> Result<(), String> {
+        let body = convene_engine::sip::dtmf::dtmf_relay_body(key);
+        self.ep.send_request(Instant::now(), self.dialog, Method::Info, Headers::new(), Some(body)).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
     /// Hangs up (if the node has not) and waits up to `timeout` for the answer to the BYE.
     /// Returns whether the BYE was answered (false when the node hung up first).
     pub fn hangup(&mut self, timeout: Duration) -> bool {
