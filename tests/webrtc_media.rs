@@ -267,8 +267,12 @@ fn a_browser_calls_a_sip_endpoint_through_the_gateway() {
     assert_eq!(r.status().as_u16(), 201);
     let browsers = format!("red:{}", red.display());
     // The browser sees the room's blue (full screen: a gateway call is 1:0 each way), never itself.
-    run_browsers(&node, scratch.path(), &[("BROWSERS", browsers.as_str()), ("EXPECT", "red=blue"), ("ALIAS", "room.boardroom")], |_| {});
+    // Its keys (the call's `dtmf`) go on to the room system.
+    run_browsers(&node, scratch.path(), &[("BROWSERS", browsers.as_str()), ("EXPECT", "red=blue"), ("ALIAS", "room.boardroom"), ("DIGITS", "4#")], |_| {});
     room.wait(20, "CALL_ESTABLISHED", None);
+    for key in ["4", "#"] {
+        room.wait_event(20, &format!("DTMF {key} from the browser"), |e| e["type"] == "CALL_DTMF_START" && e["param"] == key);
+    }
     // The browser left, so the gateway call ended (both legs); baresip's RTP statistics for the
     // call show the browser's video reached the room system.
     room.wait(20, "CALL_CLOSED", None);

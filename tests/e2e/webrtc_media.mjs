@@ -15,6 +15,8 @@
 // it decodes, restarts ICE with a new offer through `calls/<call_uuid>/update` and must keep
 // decoding, then sends `*7` with the call's `dtmf` and must see the conference locked.
 //
+// With DIGITS=<keys>, every browser sends those keys with its call's `dtmf` once it decodes.
+//
 // Environment: CLIENT_URL, ALIAS, BROWSERS (`red:/path/red.y4m,green:/path/green.y4m`),
 // EXPECT (per browser the colours it must see: `red=green+blue,green=red+blue`), RELAY=1 to use
 // only TURN relay candidates (the `turn` list and `use_relay_candidates_only` from request_token;
@@ -43,7 +45,7 @@ if (!CLIENT || !ALIAS || browsers.length === 0) {
 }
 
 // Runs in the page: join, call, then sample until the expectations hold (or time runs out).
-async function inPage({ alias, name, others, relay, present, presenter, second, update }) {
+async function inPage({ alias, name, others, relay, present, presenter, second, update, digits }) {
   const api = (path) => `/api/client/v2/conferences/${encodeURIComponent(alias)}/${path}`;
   const post = async (path, body, token) => {
     const headers = { 'content-type': 'application/json' };
@@ -207,6 +209,13 @@ async function inPage({ alias, name, others, relay, present, presenter, second, 
       const [ds, dd] = await post(`participants/${me}/calls/${c.result.call_uuid}/dtmf`, { digits: '*7' }, token);
       if (ds !== 200) return { error: `dtmf ${ds}: ${JSON.stringify(dd)}` };
     }
+    // DIGITS: keys sent with the call's `dtmf` once the picture is there (on a gateway call
+    // they go on to the far end).
+    if (digits && framesDecoded > 0 && !window.keyed) {
+      window.keyed = true;
+      const [ks, kd] = await post(`participants/${me}/calls/${c.result.call_uuid}/dtmf`, { digits }, token);
+      if (ks !== 200) return { error: `dtmf ${ks}: ${JSON.stringify(kd)}` };
+    }
     const updated = !update || (window.framesAtUpdate !== undefined && framesDecoded > window.framesAtUpdate + 10 && pc.connectionState === 'connected');
     const announced = !presenter || events.some(([e, d]) => e === 'presentation_start' && d.presenter_name === presenter);
     const secondDone = !second || secondYellow > 0.5;
@@ -254,7 +263,7 @@ for (const b of browsers) {
   await page.goto(`${CLIENT}/api/client/v2/status`);
   pages.push([b.name, page]);
   const presenter = process.env.PRESENT || null;
-  runs.push(page.evaluate(inPage, { alias: ALIAS, name: b.name, others: expect[b.name] || [], relay: RELAY, present: presenter === b.name, presenter, second: process.env.SECOND === b.name, update: process.env.UPDATE === b.name }));
+  runs.push(page.evaluate(inPage, { alias: ALIAS, name: b.name, others: expect[b.name] || [], relay: RELAY, present: presenter === b.name, presenter, second: process.env.SECOND === b.name, update: process.env.UPDATE === b.name, digits: process.env.DIGITS || '' }));
 }
 let failed = false;
 for (const r of await Promise.all(runs)) {

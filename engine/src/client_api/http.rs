@@ -382,7 +382,8 @@ async fn chat(state: &ClientState, g: &Grant, to: Option<Uuid>, body: &Value) ->
     }
 }
 
-/// `dtmf` (`{digits}`) on oneself: the digits act as DTMF controls (*6 self-mute, *7 lock, ...).
+/// `dtmf` (`{digits}`) on oneself: the digits act as DTMF controls (*6 self-mute, *7 lock, ...),
+/// or, on a gateway call, go on to the far end.
 async fn dtmf(state: &ClientState, g: &Grant, target: Uuid, body: &Value) -> HttpResponse {
     if target != g.participant {
         return fail(403, "DTMF can only be sent by the participant itself");

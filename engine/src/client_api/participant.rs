@@ -41,13 +41,25 @@ pub struct ApiParticipant {
     calls: Vec<Call>,
     /// `dtmf` digits, read as in-call controls like a SIP caller's.
     controls: ControlKeys,
+    /// It is one leg of a gateway call: its keys go on to the far end instead.
+    gateway: bool,
     /// Why it ended (`None` at stop means it failed).
     reason: Option<String>,
 }
 
 impl ApiParticipant {
-    pub fn new(id: Uuid, conference: Addr<ConferenceActor>) -> ApiParticipant {
-        ApiParticipant { id, conference, calls: Vec::new(), controls: ControlKeys::default(), reason: None }
+    pub fn new(id: Uuid, conference: Addr<ConferenceActor>, gateway: bool) -> ApiParticipant {
+        ApiParticipant { id, conference, calls: Vec::new(), controls: ControlKeys::default(), gateway, reason: None }
+    }
+
+    /// A key from the `dtmf` request: passed through to a gateway call's far end, else read
+    /// as an in-call control.
+    fn press(&mut self, digit: char) {
+        if self.gateway {
+            self.conference.do_send(crate::conference::GatewayDigit { from: self.id, digit });
+        } else if let Some(control) = self.controls.press(digit) {
+            self.conference.do_send(DtmfControl { id: self.id, control });
+        }
     }
 
     /// Ends `call` if it is live: closes the bridge and tells the conference.
@@ -179,9 +191,7 @@ impl Handler<CallRequest> for ApiParticipant {
             }
             CallCommand::Dtmf { digits } => {
                 for digit in digits.chars() {
-                    if let Some(control) = self.controls.press(digit) {
-                        self.conference.do_send(DtmfControl { id: self.id, control });
-                    }
+                    self.press(digit);
                 }
                 Box::pin(async { Ok(json!(true)) })
             }
@@ -203,9 +213,7 @@ impl Handler<KeyPress> for ApiParticipant {
 
     /// DTMF from a Client API participant arrives through the `dtmf` request, not RTP.
     fn handle(&mut self, KeyPress(digit): KeyPress, _: &mut Context<Self>) {
-        if let Some(control) = self.controls.press(digit) {
-            self.conference.do_send(DtmfControl { id: self.id, control });
-        }
+        self.press(digit);
     }
 }
 
