@@ -2,7 +2,8 @@
 //! the Client API's `dial` by a Host, through the Management API's `participant/dial` by
 //! alias, and through the dashboard's live status page. The callee joins the conference with
 //! media both ways, shows in the roster and the Status API as an outgoing call, and is hung up on
-//! when a Host disconnects them.
+//! when a Host disconnects them. With `routing: routing_rule` (a dial or an automatic
+//! participant) the call routing rules for outgoing calls decide what is dialled.
 
 
 use convene_tests::baresip::Baresip;
@@ -132,6 +133,73 @@ fn an_automatic_participant_is_dialled_when_the_conference_starts_and_hung_up_wi
         let r = http.get(format!("{}/api/admin/status/v1/conference/", up.base)).basic_auth("admin", Some(PW)).send().unwrap();
         r.json::<Value>().unwrap()["objects"].as_array().is_some_and(|o| o.is_empty())
     });
+}
+
+#[test]
+fn dial_outs_routed_by_rules_take_only_the_rules_for_outgoing_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let sip = format!("127.0.0.1:{}", free_port());
+    let mut up = Convene::start("up", &dir.path().join("data"), &[("CONVENE_SIP", &sip), ("CONVENE_ADMIN_PASSWORD", PW)]);
+    up.wait_listening();
+    let http = Client::new();
+    let config = format!("{}/api/admin/configuration/v1", up.base);
+    let create = |resource: &str, body: Value| {
+        let r = http.post(format!("{config}/{resource}/")).basic_auth("admin", Some(PW)).json(&body).send().unwrap();
+        assert_eq!(r.status().as_u16(), 201, "{}", r.text().unwrap_or_default());
+        r.headers()["location"].to_str().map(|l| l[l.find("/api/").unwrap()..].to_string()).unwrap()
+    };
+    let mut desk = Baresip::start("desk", "PCMU/8000/1", "");
+    let mut recorder = Baresip::start("recorder", "opus/48000/2", "");
+    // A rule for incoming calls only comes first: dial-outs must pass it by.
+    create("gateway_routing_rule", json!({"name": "incoming", "priority": 1, "match_string": ".*", "replace_string": "sip:nobody@127.0.0.1:9"}));
+    create("gateway_routing_rule", json!({"name": "desks", "priority": 10, "match_string": r"desk-(\d+)", "match_outgoing_calls": true,
+        "match_incoming_calls": false, "replace_string": format!("sip:desk@127.0.0.1:{}", desk.sip_port)}));
+    create("gateway_routing_rule", json!({"name": "recorders", "priority": 20, "match_string": r"rec-(\d+)", "match_outgoing_calls": true,
+        "match_incoming_calls": false, "replace_string": format!("sip:recorder@127.0.0.1:{}", recorder.sip_port)}));
+
+    // The Management API dials "desk-7" into the sample VMR with routing_rule: the rule's
+    // destination is called.
+    let dial = |destination: &str| {
+        http.post(format!("{}/api/admin/command/v1/participant/dial/", up.base))
+            .basic_auth("admin", Some(PW))
+            .json(&json!({"conference_alias": "meet", "destination": destination, "routing": "routing_rule", "remote_display_name": "Desk 7"}))
+            .send()
+            .unwrap()
+    };
+    let r = dial("desk-7");
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().unwrap_or_default());
+    desk.wait(20, "CALL_ESTABLISHED", None);
+    wait_for("Desk 7 in the Status API", 20, || {
+        participants(&http, &up.base).iter().any(|p| p["display_name"] == "Desk 7" && p["call_direction"] == "out")
+    });
+    // No rule for outgoing calls takes "alice": refused, naming the destination; nothing dialled.
+    let r = dial("alice");
+    assert_eq!(r.status().as_u16(), 404);
+    assert!(r.text().unwrap().contains("no call routing rule"));
+    // Manual routing (the default) does not use the rules: "desk-7" is no SIP address it can reach.
+    let r = http
+        .post(format!("{}/api/admin/command/v1/participant/dial/", up.base))
+        .basic_auth("admin", Some(PW))
+        .json(&json!({"conference_alias": "meet", "destination": "desk-7"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400, "{}", r.text().unwrap_or_default());
+    desk.hangup();
+
+    // An automatic participant with routing_rule is dialled through the rules when its
+    // conference starts, and its keep_conference_alive still applies.
+    let room = create("conference", json!({"name": "Rules Room", "aliases": [{"alias": "rulesroom"}]}));
+    create("automatic_participant", json!({"alias": "rec-1", "conference": [room], "role": "guest", "routing": "routing_rule",
+        "remote_display_name": "Recorder", "protocol": "sip", "keep_conference_alive": "keep_conference_alive_never"}));
+    let mut caller = Baresip::start("caller", "opus/48000/2", "");
+    caller.dial(&format!("sip:rulesroom@{sip}"));
+    caller.wait(20, "CALL_ESTABLISHED", None);
+    recorder.wait(20, "CALL_ESTABLISHED", None);
+    wait_for("the recorder in Rules Room", 20, || {
+        participants(&http, &up.base).iter().any(|p| p["display_name"] == "Recorder" && p["conference"] == "Rules Room")
+    });
+    caller.hangup();
+    recorder.wait(20, "CALL_CLOSED", None);
 }
 
 /// The value of cookie `name` among a response's `Set-Cookie` headers, as `name=value`.

@@ -172,6 +172,8 @@ pub struct ConferenceParent {
     pub ended: Recipient<ConferenceEnded>,
     /// Where a Virtual Reception asks which meeting a number reaches.
     pub reception: Recipient<ReceptionRequest>,
+    /// Where automatic participants routed by the call routing rules are dialled.
+    pub dial: Recipient<crate::dial::Dial>,
 }
 
 /// How a conference reaches a participant's actor, whatever carries the call (SIP now; the
@@ -671,7 +673,7 @@ impl Handler<Join> for ConferenceActor {
 /// Call someone into this conference (dial-out); the new participant's id.
 #[derive(Message)]
 #[rtype(result = "Result<Uuid, CommandError>")]
-pub struct DialOut(pub crate::participant::DialRequest);
+pub struct DialOut(pub crate::participant::DialRequest, pub Option<crate::routing::KeepAlive>);
 
 impl ConferenceActor {
     /// Places a call from this conference (dial-out); `automatic` for an automatically dialled
@@ -706,13 +708,15 @@ impl ConferenceActor {
 pub struct StreamOut {
     pub url: String,
     pub display_name: String,
+    /// An automatic participant's `keep_conference_alive`.
+    pub automatic: Option<crate::routing::KeepAlive>,
 }
 
 impl Handler<StreamOut> for ConferenceActor {
     type Result = Result<Uuid, CommandError>;
 
     fn handle(&mut self, msg: StreamOut, ctx: &mut Context<Self>) -> Self::Result {
-        self.place_stream(ctx, msg.url, msg.display_name, None)
+        self.place_stream(ctx, msg.url, msg.display_name, msg.automatic)
     }
 }
 
@@ -940,7 +944,7 @@ impl Handler<JoinApi> for ConferenceActor {
         conference_admission(self.members.len(), self.service.participant_limit, false)
             .map_err(|(status, reason)| CommandError::new(status, reason))?;
         let id = Uuid::new_v4();
-        let actor = crate::client_api::participant::ApiParticipant::new(id, ctx.address()).start();
+        let actor = crate::client_api::participant::ApiParticipant::new(id, ctx.address(), self.service.gateway.is_some()).start();
         let link = MemberLink::api(&actor);
         let status = ParticipantStatus::api(id, &msg.display_name, msg.role, &msg.remote_address);
         // As for a SIP caller: only the host PIN bypasses the lock.

@@ -2,7 +2,9 @@
 //! finds the service (by alias or by its live conference), starts its conference if it is not
 //! running (a dialled participant is a participant like any other), resolves the destination
 //! and has the conference place the call; the new participant's id comes back at once, before
-//! the callee answers.
+//! the callee answers. With `routing: routing_rule` the destination goes through the call
+//! routing rules that match outgoing calls: the first that matches rewrites it and says whether
+//! it is called (SIP) or streamed to (RTMP).
 
 use actix::prelude::*;
 use serde_json::{Value, json};
@@ -14,7 +16,8 @@ use crate::directory::Globals;
 use crate::node::NodeSupervisor;
 use crate::participant::dial_out::parse_destination;
 use crate::participant::{DialRequest, Role};
-use crate::routing::ServiceInfo;
+use crate::gateway_rules::{GatewayRule, route_outgoing};
+use crate::routing::{KeepAlive, ServiceInfo};
 
 /// Place a call from a conference.
 #[derive(Message, Debug, Clone)]
@@ -30,6 +33,10 @@ pub struct Dial {
     pub display_name: String,
     /// `rtmp`: stream the conference to the destination URL instead of calling it.
     pub streaming: bool,
+    /// `routing: routing_rule`: the call routing rules decide what is dialled, and how.
+    pub routing_rule: bool,
+    /// An automatic participant's `keep_conference_alive` (dial-outs by the APIs: none).
+    pub automatic: Option<KeepAlive>,
 }
 
 impl Dial {
@@ -38,7 +45,14 @@ impl Dial {
     /// HOST/GUEST, `protocol`, `source_display_name`).
     pub fn from_body(body: &Value, conference: Option<String>) -> Result<Dial, CommandError> {
         let text = |k: &str| body.get(k).and_then(Value::as_str).map(str::trim).unwrap_or("");
+        let routing_rule = match text("routing") {
+            "" | "manual" => false,
+            "routing_rule" => true,
+            other => return Err(CommandError::new(400, format!("routing: {other} is not manual or routing_rule"))),
+        };
         let streaming = match text("protocol") {
+            // The rule that takes the destination says how it is dialled.
+            _ if routing_rule => false,
             "" | "sip" | "auto" => text("destination").starts_with("rtmp://") || text("destination").starts_with("rtmps://"),
             "rtmp" => true,
             other => return Err(CommandError::new(400, format!("protocol: {other} dial-out is not supported yet (sip and rtmp are)"))),
@@ -59,7 +73,16 @@ impl Dial {
         if streaming && !(destination.starts_with("rtmp://") || destination.starts_with("rtmps://")) {
             return Err(CommandError::new(400, "destination: an rtmp:// or rtmps:// URL is needed for protocol rtmp"));
         }
-        Ok(Dial { conference, alias, destination: destination.to_string(), role, display_name: text("remote_display_name").to_string(), streaming })
+        Ok(Dial {
+            conference,
+            alias,
+            destination: destination.to_string(),
+            role,
+            display_name: text("remote_display_name").to_string(),
+            streaming,
+            routing_rule,
+            automatic: None,
+        })
     }
 
     /// What a successful dial answers: Pexip's `data` with the new participant.
@@ -74,8 +97,14 @@ impl Handler<Dial> for NodeSupervisor {
     fn handle(&mut self, msg: Dial, _: &mut Context<Self>) -> Self::Result {
         let directory = self.directory();
         let live = msg.conference.as_ref().and_then(|name| self.live_conference(name));
-        let (is_live, alias, destination, streaming) = (live.is_some(), msg.alias.clone(), msg.destination.clone(), msg.streaming);
+        let (is_live, alias, routing_rule) = (live.is_some(), msg.alias.clone(), msg.routing_rule);
+        let (destination, streaming) = (msg.destination.clone(), msg.streaming);
         let lookup = async move {
+            let (destination, streaming) = match (routing_rule, &directory) {
+                (false, _) => (destination, streaming),
+                (true, None) => return Err(CommandError::new(503, "No call routing rules on this node")),
+                (true, Some(directory)) => by_rules(directory, &destination).await?,
+            };
             // A stream's URL is resolved by the push itself.
             let target = if streaming {
                 None
@@ -99,10 +128,10 @@ impl Handler<Dial> for NodeSupervisor {
                 }
                 (false, None) => return Err(CommandError::new(404, "The conference has ended")),
             };
-            Ok((target, service))
+            Ok((target, service, destination))
         };
         Box::pin(lookup.into_actor(self).then(move |found, act, ctx| {
-            let placed = found.and_then(|(target, service)| {
+            let placed = found.and_then(|(target, service, destination)| {
                 let (addr, name) = match (live, service) {
                     (Some(addr), _) => (addr, msg.conference.clone().unwrap_or_default()),
                     (None, Some((info, globals))) => {
@@ -112,7 +141,7 @@ impl Handler<Dial> for NodeSupervisor {
                     (None, None) => return Err(CommandError::new(404, "The conference has ended")),
                 };
                 let Some((uri, destination)) = target else {
-                    let stream = StreamOut { url: msg.destination.clone(), display_name: msg.display_name.clone() };
+                    let stream = StreamOut { url: destination, display_name: msg.display_name.clone(), automatic: msg.automatic };
                     return Ok(addr.send(stream).boxed_local());
                 };
                 let from_alias = msg.alias.clone().unwrap_or_else(|| name.split_whitespace().collect::<Vec<_>>().join("."));
@@ -124,7 +153,7 @@ impl Handler<Dial> for NodeSupervisor {
                     from_name: name,
                     from_alias,
                 };
-                Ok(addr.send(DialOut(request)).boxed_local())
+                Ok(addr.send(DialOut(request, msg.automatic)).boxed_local())
             });
             async move {
                 match placed {
@@ -134,6 +163,22 @@ impl Handler<Dial> for NodeSupervisor {
             }
             .into_actor(act)
         }))
+    }
+}
+
+/// What the call routing rules make of a dial-out's destination: what to dial, and whether it
+/// is streamed to (RTMP) rather than called (SIP).
+async fn by_rules(directory: &crate::directory::ServiceDirectory, destination: &str) -> Result<(String, bool), CommandError> {
+    let rules = directory.gateway_rules().await.map_err(|e| CommandError::new(503, format!("cannot read the call routing rules: {e}")))?;
+    let rules: Vec<GatewayRule> = rules.iter().map(GatewayRule::from_json).collect();
+    let Some((rule, to)) = route_outgoing(&rules, destination) else {
+        return Err(CommandError::new(404, format!("destination: no call routing rule for outgoing calls matches \"{destination}\"")));
+    };
+    tracing::info!(%destination, rule = %rule.name, %to, protocol = %rule.outgoing_protocol, "dial-out routed by a call routing rule");
+    match rule.outgoing_protocol.as_str() {
+        "sip" => Ok((to, false)),
+        "rtmp" => Ok((to, true)),
+        other => Err(CommandError::new(400, format!("the call routing rule \"{}\" dials by {other}; this node dials by sip and rtmp", rule.name))),
     }
 }
 
@@ -154,5 +199,10 @@ mod tests {
         assert!(Dial::from_body(&json!({"conference_alias": "meet"}), None).unwrap_err().message.contains("destination"));
         assert!(Dial::from_body(&json!({"destination": "x@y"}), None).unwrap_err().message.contains("conference_alias"));
         assert!(Dial::from_body(&json!({"destination": "x@y", "role": "boss"}), Some("R".into())).is_err());
+        // With the routing rules, the rule decides the protocol (no rtmp:// URL needed yet).
+        let r = Dial::from_body(&json!({"destination": "live-keynote", "routing": "routing_rule", "protocol": "rtmp"}), Some("R".into())).unwrap();
+        assert!(r.routing_rule && !r.streaming);
+        assert!(!Dial::from_body(&json!({"destination": "x@y", "routing": "manual"}), Some("R".into())).unwrap().routing_rule);
+        assert!(Dial::from_body(&json!({"destination": "x@y", "routing": "auto"}), Some("R".into())).unwrap_err().message.contains("routing"));
     }
 }

@@ -4,7 +4,9 @@
 //! incoming calls of the call's protocol, and its `match_string` (a regular expression) matches
 //! the whole dialled alias — or, with `match_string_full`, the whole unparsed URI; the onward
 //! alias is `replace_string` with Python-style `\1` group references, or the alias itself when
-//! there is none. Pure: the gateway call that follows is the node's business.
+//! there is none. Dial-outs whose `routing` is `routing_rule` go through the rules that match
+//! outgoing calls (`match_outgoing_calls`) the same way. Pure: the gateway call that follows is
+//! the node's business.
 
 use regex::Regex;
 use serde_json::Value;
@@ -28,6 +30,7 @@ pub struct GatewayRule {
     replace_string: String,
     match_full_uri: bool,
     match_incoming_calls: bool,
+    match_outgoing_calls: bool,
     match_sip: bool,
     match_webrtc: bool,
     /// `sip` (default) or `rtmp` (h323, mssip, ... are not dialled by this node).
@@ -53,6 +56,7 @@ impl GatewayRule {
             replace_string: s("replace_string"),
             match_full_uri: b("match_string_full", false),
             match_incoming_calls: b("match_incoming_calls", true),
+            match_outgoing_calls: b("match_outgoing_calls", false),
             match_sip: b("match_incoming_sip", true),
             match_webrtc: b("match_incoming_webrtc", true),
             outgoing_protocol: Some(s("outgoing_protocol")).filter(|p| !p.is_empty()).unwrap_or_else(|| "sip".into()),
@@ -68,7 +72,15 @@ impl GatewayRule {
             Incoming::Sip => self.match_sip,
             Incoming::WebRtc => self.match_webrtc,
         };
-        if !self.enabled || !self.match_incoming_calls || !protocol_ok {
+        if !self.match_incoming_calls || !protocol_ok {
+            return None;
+        }
+        self.rewrite(alias, uri)
+    }
+
+    /// The alias `subject` is dialled onward as, if the rule is on and its pattern matches.
+    fn rewrite(&self, alias: &str, uri: &str) -> Option<String> {
+        if !self.enabled {
             return None;
         }
         let re = self.matcher.as_ref()?;
@@ -89,6 +101,14 @@ pub fn route<'a>(rules: &'a [GatewayRule], alias: &str, uri: &str, incoming: Inc
     let mut ordered: Vec<&GatewayRule> = rules.iter().collect();
     ordered.sort_by_key(|r| r.priority);
     ordered.into_iter().find_map(|r| r.apply(alias, uri, incoming).map(|to| (r, to)))
+}
+
+/// For a dial-out routed by the rules (`routing: routing_rule`): the first rule matching
+/// outgoing calls that takes `destination`, and what it dials instead.
+pub fn route_outgoing<'a>(rules: &'a [GatewayRule], destination: &str) -> Option<(&'a GatewayRule, String)> {
+    let mut ordered: Vec<&GatewayRule> = rules.iter().filter(|r| r.match_outgoing_calls).collect();
+    ordered.sort_by_key(|r| r.priority);
+    ordered.into_iter().find_map(|r| r.rewrite(destination, destination).map(|to| (r, to)))
 }
 
 #[cfg(test)]
@@ -124,6 +144,25 @@ mod tests {
         assert_eq!(route(&r, "room12", "", Incoming::Sip).unwrap().0.name, "sip only");
         assert!(route(&r, "room12", "", Incoming::WebRtc).is_none());
         assert!(route(&r, "xroom12", "", Incoming::Sip).is_none(), "the whole alias must match");
+    }
+
+    #[test]
+    fn dial_outs_take_only_rules_for_outgoing_calls() {
+        let r = rules(json!([
+            {"name": "incoming", "priority": 1, "match_string": ".*"},
+            {"name": "off", "priority": 2, "enable": false, "match_string": ".*", "match_outgoing_calls": true},
+            {"name": "stream", "priority": 5, "match_string": r"live-(\w+)", "replace_string": r"rtmp://cdn.example.com/app/\1",
+             "match_outgoing_calls": true, "match_incoming_calls": false, "outgoing_protocol": "rtmp"},
+            {"name": "rooms", "priority": 9, "match_string": r"(\d{4})", "replace_string": r"sip:\1@rooms.example.com", "match_outgoing_calls": true},
+        ]));
+        let (rule, to) = route_outgoing(&r, "live-keynote").unwrap();
+        assert_eq!((rule.name.as_str(), to.as_str(), rule.outgoing_protocol.as_str()), ("stream", "rtmp://cdn.example.com/app/keynote", "rtmp"));
+        let (rule, to) = route_outgoing(&r, "4321").unwrap();
+        assert_eq!((rule.name.as_str(), to.as_str()), ("rooms", "sip:4321@rooms.example.com"));
+        assert!(route_outgoing(&r, "alice@example.com").is_none(), "only rules for outgoing calls apply");
+        // And rules only for outgoing calls never take incoming ones.
+        assert_eq!(route(&r, "live-keynote", "", Incoming::Sip).unwrap().0.name, "incoming");
+        assert!(route(&r[2..], "live-keynote", "", Incoming::Sip).is_none());
     }
 
     #[test]

@@ -373,6 +373,7 @@ impl NodeSupervisor {
                     updates: ctx.address().recipient(),
                     ended: ctx.address().recipient(),
                     reception: ctx.address().recipient(),
+                    dial: ctx.address().recipient(),
                 };
                 let media = self.media.conference(id, info);
                 let actor = ConferenceActor::new(id, self.config.name.clone(), info.clone(), globals, self.caps.clone(), sip, media, parent);

@@ -129,6 +129,8 @@ pub struct AutomaticParticipant {
     pub role: String,
     pub protocol: String,
     pub keep_alive: KeepAlive,
+    /// `routing: routing_rule`: the call routing rules decide what is dialled, and how.
+    pub routing_rule: bool,
 }
 
 impl AutomaticParticipant {
@@ -150,6 +152,7 @@ impl AutomaticParticipant {
                 "keep_conference_alive_never" => KeepAlive::Never,
                 _ => KeepAlive::IfMultiple,
             },
+            routing_rule: s("routing") == "routing_rule",
         })
     }
 }

@@ -22,6 +22,10 @@ impl ConferenceActor {
     pub(super) fn dial_automatic(&mut self, ctx: &mut Context<Self>) {
         let adps: Vec<AutomaticParticipant> = self.service.automatic_participants.clone();
         for adp in adps {
+            if adp.routing_rule {
+                self.dial_by_rules(ctx, adp);
+                continue;
+            }
             if adp.protocol == "rtmp" {
                 if let Err(e) = self.place_stream(ctx, adp.destination.clone(), adp.display_name.clone(), Some(adp.keep_alive)) {
                     tracing::warn!(conference = %self.service.name, error = %e.message, "automatic stream not started");
@@ -52,6 +56,27 @@ impl ConferenceActor {
         }
     }
 
+    /// An automatic participant whose destination the call routing rules decide: the node reads
+    /// the rules and has this conference place the call or start the stream.
+    fn dial_by_rules(&mut self, ctx: &mut Context<Self>, adp: AutomaticParticipant) {
+        let dial = crate::dial::Dial {
+            conference: Some(self.service.name.clone()),
+            alias: None,
+            destination: adp.destination.clone(),
+            role: if adp.role == "chair" { Role::Chair } else { Role::Guest },
+            display_name: adp.display_name,
+            streaming: false,
+            routing_rule: true,
+            automatic: Some(adp.keep_alive),
+        };
+        let destination = adp.destination;
+        ctx.spawn(self.parent.dial.send(dial).into_actor(self).map(move |r, act, _| {
+            if let Ok(Err(e)) = r {
+                tracing::warn!(conference = %act.service.name, %destination, error = %e.message, "automatic participant not dialled");
+            }
+        }));
+    }
+
     /// When only automatic participants remain and they do not keep the conference alive, they
     /// are disconnected (the conference ends when they have gone).
     pub(super) fn end_if_only_automatic(&mut self) {
@@ -70,8 +95,8 @@ impl ConferenceActor {
 impl Handler<DialOut> for ConferenceActor {
     type Result = Result<uuid::Uuid, super::CommandError>;
 
-    fn handle(&mut self, DialOut(request): DialOut, ctx: &mut Context<Self>) -> Self::Result {
-        self.place_call(ctx, request, None)
+    fn handle(&mut self, DialOut(request, automatic): DialOut, ctx: &mut Context<Self>) -> Self::Result {
+        self.place_call(ctx, request, automatic)
     }
 }
 
