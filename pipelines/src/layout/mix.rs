@@ -11,11 +11,17 @@
 //! listeners can follow; more voices mostly add background noise. The trade-off: a fourth person
 //! talking at once is not heard until a seat frees up.
 //!
-//! **Seats.** [`MixSelector`] picks the speakers per tick from RFC 6464 levels. A participant
-//! louder than [`MixConfig::gate`] gets a free seat (loudest first); a seated speaker keeps the
-//! seat until quieter than the gate for [`MixConfig::hang`] (so word endings and short pauses are
-//! not clipped and seats do not flap). Muted participants never get a seat and lose theirs at
-//! once: they contribute nothing.
+//! **Seats.** [`MixSelector`] picks the speakers per tick from RFC 6464 levels. When no more
+//! unmuted participants are present than there are seats (a two-party gateway call, a small
+//! meeting), everyone is seated and the mixes never change while they talk and pause. Otherwise a
+//! participant louder than [`MixConfig::gate`] gets a free seat (loudest first) and, when none is
+//! free, the seat of the speaker who has been quieter than the gate the longest, once that is
+//! longer than [`MixConfig::hang`] (so word endings and short pauses are not clipped and seats do
+//! not flap). Seats are not given up merely because their speaker went quiet: every change of the
+//! speakers changes who hears which mix, and a listener moved to a mix that has just been made
+//! gets nothing until that mix has filled its latency, so the mixes should change only when a
+//! new voice needs a seat. Muted participants never get a seat and lose theirs at once: they
+//! contribute nothing.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -68,20 +74,38 @@ impl MixSelector {
             }
         }
         self.last_loud.retain(|id, _| present.contains_key(id));
-        // Incumbents keep their seat while unmuted, present and within the hang time.
-        self.seats.retain(|id| {
-            present.get(id).is_some_and(|(muted, _)| !muted)
-                && self.last_loud.get(id).is_some_and(|t| now.saturating_sub(*t) <= cfg.hang)
-        });
-        // Free seats go to whoever is loud now, loudest first, then lowest id.
+        // Incumbents keep their seat while present and unmuted.
+        self.seats.retain(|id| present.get(id).is_some_and(|(muted, _)| !muted));
+        let unmuted = present.values().filter(|(muted, _)| !muted).count();
+        if unmuted <= cfg.max_speakers {
+            // Room for everyone: incumbents first, then the others by id.
+            let others: Vec<ParticipantId> =
+                present.iter().filter(|(id, (muted, _))| !muted && !self.seats.contains(id)).map(|(id, _)| *id).collect();
+            self.seats.extend(others);
+            return &self.seats;
+        }
+        // Loud newcomers, loudest first, then lowest id.
         let mut newcomers: Vec<(AudioLevel, ParticipantId)> = present
             .iter()
             .filter(|(id, (muted, level))| !muted && *level <= cfg.gate && !self.seats.contains(id))
             .map(|(id, (_, level))| (*level, *id))
             .collect();
         newcomers.sort();
-        let free = cfg.max_speakers.saturating_sub(self.seats.len());
-        self.seats.extend(newcomers.into_iter().take(free).map(|(_, id)| id));
+        for (_, id) in newcomers {
+            if self.seats.len() < cfg.max_speakers {
+                self.seats.push(id);
+                continue;
+            }
+            // The incumbent quiet the longest, if past the hang time, gives up the seat.
+            let quiet_since = |s: &ParticipantId| self.last_loud.get(s).copied().unwrap_or(Duration::ZERO);
+            let Some(i) = (0..self.seats.len())
+                .filter(|i| now.saturating_sub(quiet_since(&self.seats[*i])) > cfg.hang)
+                .min_by_key(|i| quiet_since(&self.seats[*i]))
+            else {
+                break;
+            };
+            self.seats[i] = id;
+        }
         &self.seats
     }
 
@@ -241,31 +265,62 @@ mod tests {
     }
 
     #[test]
-    fn the_selector_keeps_seats_through_short_pauses_and_frees_them_after_the_hang() {
-        let all = people(4);
+    fn the_selector_keeps_seats_through_pauses_until_a_new_voice_needs_one() {
+        let all = people(5);
         let mut s = MixSelector::new(MixConfig::default());
         let mut now = TICK;
         s.update(now, &levels(&all, &[(1, 30), (2, 30), (3, 30)]));
-        // 1 pauses for 500 ms while 4 speaks louder: no seat for 4 yet.
-        for _ in 0..5 {
+        // Everyone pauses for far longer than the hang: the seats, and so the mixes, stay.
+        for _ in 0..30 {
             now += TICK;
-            assert_eq!(s.update(now, &levels(&all, &[(2, 30), (3, 30), (4, 5)])), pid(&[1, 2, 3]));
+            assert_eq!(s.update(now, &levels(&all, &[])), pid(&[1, 2, 3]));
         }
-        // After the hang, 1's seat goes to 4.
-        now += TICK * 2;
-        assert_eq!(s.update(now, &levels(&all, &[(2, 30), (3, 30), (4, 5)])), pid(&[2, 3, 4]));
+        // 1 and 2 speak again; 3 stays quiet.
+        for _ in 0..3 {
+            now += TICK;
+            s.update(now, &levels(&all, &[(1, 30), (2, 30)]));
+        }
+        // 4 speaks within 1's and 2's hang time: the seat of 3, quiet the longest, goes to 4.
+        now += TICK;
+        assert_eq!(s.update(now, &levels(&all, &[(4, 5)])), pid(&[1, 2, 4]));
+        // 5 speaks while 1, 2 and 4 are within their hang time: no seat for 5 yet.
+        now += TICK;
+        assert_eq!(s.update(now, &levels(&all, &[(5, 5)])), pid(&[1, 2, 4]));
+        // Once 1 and 2 have been quiet past the hang, one of them (quiet as long as the other,
+        // and seated first) gives up the seat.
+        now += TICK * 6;
+        assert_eq!(s.update(now, &levels(&all, &[(4, 30), (5, 5)])), pid(&[5, 2, 4]));
+    }
+
+    #[test]
+    fn in_a_small_call_everyone_is_seated_from_the_start() {
+        // A two-party gateway call: both are mixed for the other before anyone speaks, so
+        // nobody's mix changes when they start or stop talking.
+        let two = people(2);
+        let mut s = MixSelector::new(MixConfig::default());
+        assert_eq!(s.update(TICK, &levels(&two, &[])), pid(&[1, 2]));
+        assert_eq!(s.update(TICK * 50, &levels(&two, &[(2, 10)])), pid(&[1, 2]));
+        let plan = plan_mix(&two, s.speakers());
+        assert_eq!(plan.mix_for(ParticipantId(1)).unwrap().inputs, pid(&[2]));
+        // A muted participant is left out; the others still fit.
+        let mut four = people(4);
+        four[0] = four[0].audio_muted();
+        let mut s = MixSelector::new(MixConfig::default());
+        assert_eq!(s.update(TICK, &levels(&four, &[])), pid(&[2, 3, 4]));
     }
 
     #[test]
     fn the_selector_drops_muted_and_departed_speakers_at_once() {
-        let mut all = people(3);
+        let mut all = people(5);
         let mut s = MixSelector::new(MixConfig::default());
         s.update(TICK, &levels(&all, &[(1, 30), (2, 30)]));
         all[0] = all[0].audio_muted();
         assert_eq!(s.update(TICK * 2, &levels(&all, &[(1, 30), (2, 30)])), pid(&[2]));
-        assert_eq!(s.update(TICK * 3, &levels(&all[2..], &[])), pid(&[]), "2 left");
-        let plan = plan_mix(&all, s.speakers());
-        assert!(plan.mixes.iter().all(|m| m.inputs.is_empty()));
+        // 2 left; 1 (muted) and 3, 4, 5 (silent) remain: 3 unmuted fit the 3 seats.
+        let remaining: Vec<Participant> = all.iter().copied().filter(|p| p.id != ParticipantId(2)).collect();
+        assert_eq!(s.update(TICK * 3, &levels(&remaining, &[])), pid(&[3, 4, 5]));
+        let plan = plan_mix(&remaining, s.speakers());
+        assert!(plan.mixes.iter().all(|m| !m.inputs.contains(&ParticipantId(1)) && !m.inputs.contains(&ParticipantId(2))));
     }
 
     #[test]
