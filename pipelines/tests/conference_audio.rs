@@ -206,3 +206,61 @@ fn a_screen_speaks_its_prompt_and_a_wrong_pin_changes_it() {
     let ticks = loud_share(&tail(&rx2.samples, 96_000));
     assert!(ticks < 0.3, "ticks are mostly silence: {ticks:.2}");
 }
+
+/// Records when each RTP packet arrives at `port`, for `secs`.
+fn record_arrivals(port: u16, secs: u64) -> std::sync::Arc<std::sync::Mutex<Vec<Instant>>> {
+    let socket = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    socket.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    let arrivals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let a = arrivals.clone();
+    std::thread::spawn(move || {
+        let end = Instant::now() + Duration::from_secs(secs);
+        let mut buf = [0u8; 1500];
+        while Instant::now() < end {
+            if socket.recv(&mut buf).is_ok() {
+                a.lock().unwrap().push(Instant::now());
+            }
+        }
+    });
+    arrivals
+}
+
+#[test]
+fn listeners_hear_no_break_when_another_speaker_is_seated() {
+    // 1 speaks; 2, 3 and 4 listen to one mix of 1. Then 2 is seated too: 3 and 4 must go on
+    // with the mix they had (its inputs change in place), not be moved to a new mix, which
+    // would send them nothing until it had filled its latency.
+    init();
+    let mut media = ConferenceMedia::new(config(42_600)).unwrap();
+    let _events = media.take_events().unwrap();
+    let mut senders = Vec::new();
+    let mut three = None;
+    let mut four = None;
+    for (i, freq) in [(1u64, 440u32), (2, 1000), (3, 1700), (4, 2500)] {
+        let remote = free_port();
+        match i {
+            3 => three = Some(receive_audio(remote, AudioCodec::Opus, 111)),
+            4 => four = Some(record_arrivals(remote, 20)),
+            _ => {}
+        }
+        let ports = media.add_participant(ParticipantId(i), audio_only(AudioCodec::Opus, 111, remote)).unwrap();
+        senders.push(send_tone(freq, AudioCodec::Opus, 111, ports.audio_rtp.unwrap()));
+    }
+    let (three, four) = (three.unwrap(), four.unwrap());
+    let all = people(&[1, 2, 3, 4]);
+    media.set_mix(&plan_mix(&all, &[ParticipantId(1)])).unwrap();
+    let hears = |rx: &AudioReceiver, freq: f64| tone_amplitude(&tail(&rx.samples, 9600), freq) > 0.08;
+    eventually(Duration::from_secs(8), || if hears(&three, 440.0) { Ok(()) } else { Err("3 does not hear 1".into()) }).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+
+    let changed = Instant::now();
+    media.set_mix(&plan_mix(&all, &[ParticipantId(1), ParticipantId(2)])).unwrap();
+    eventually(Duration::from_secs(5), || if hears(&three, 1000.0) && hears(&three, 440.0) { Ok(()) } else { Err("3 does not hear 1 and 2".into()) })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    let arrivals = four.lock().unwrap().clone();
+    let around: Vec<Instant> = arrivals.into_iter().filter(|t| *t + Duration::from_millis(300) > changed).collect();
+    assert!(around.len() > 40, "4 got {} packets around the change", around.len());
+    let longest = around.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    assert!(longest < Duration::from_millis(90), "4 heard nothing for {longest:?} when 2 was seated");
+}

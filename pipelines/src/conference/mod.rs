@@ -171,6 +171,8 @@ pub struct ConferenceMedia {
     pictures: Vec<Picture>,
     encoders: Vec<VideoEncoder>,
     mixes: Vec<Mix>,
+    /// Which mix (id) each participant hears, as of the last [`ConferenceMedia::set_mix`].
+    hearing: HashMap<ParticipantId, u64>,
     audio_encoders: Vec<AudioEncoder>,
     loopbacks: HashMap<ParticipantId, Loopback>,
     /// Participants shown a screen (PIN entry, waiting) instead of the conference.
@@ -249,6 +251,7 @@ impl ConferenceMedia {
             pictures: Vec::new(),
             encoders: Vec::new(),
             mixes: Vec::new(),
+            hearing: HashMap::new(),
             audio_encoders: Vec::new(),
             loopbacks: HashMap::new(),
             screens: HashMap::new(),
@@ -761,18 +764,31 @@ impl ConferenceMedia {
             .collect();
         let mut old: Vec<Option<Mix>> = std::mem::take(&mut self.mixes).into_iter().map(Some).collect();
         let mut placed: Vec<Option<Mix>> = (0..wanted.len()).map(|_| None).collect();
+        // Each wanted mix carries on the running mix that most of its listeners hear now (a
+        // running mix's inputs change in place without a break; a new one sends nothing until
+        // it has filled its latency), else one that has its inputs already.
+        let old_ids: Vec<(u64, Vec<ParticipantId>)> = old.iter().flatten().map(|m| (m.id, m.inputs())).collect();
+        let mut pairs: Vec<(usize, bool, usize, usize)> = Vec::new();
         for (i, inputs) in wanted.iter().enumerate() {
-            if let Some(j) = old.iter().position(|o| o.as_ref().is_some_and(|m| m.inputs() == *inputs)) {
+            for (j, (id, old_inputs)) in old_ids.iter().enumerate() {
+                let staying = plan.listeners.iter().filter(|(l, m)| **m == i && self.hearing.get(*l) == Some(id)).count();
+                let same = old_inputs == inputs;
+                if staying > 0 || same {
+                    pairs.push((staying, same, i, j));
+                }
+            }
+        }
+        pairs.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+        for (_, _, i, j) in pairs {
+            if placed[i].is_none() && old[j].is_some() {
                 placed[i] = old[j].take();
             }
         }
         for (i, inputs) in wanted.iter().enumerate() {
-            if placed[i].is_some() {
-                continue;
-            }
-            let mix = match old.iter_mut().find(|o| o.is_some()) {
-                Some(o) => o.take().unwrap(),
-                None => {
+            let mix = match (placed[i].take(), old.iter_mut().find(|o| o.is_some())) {
+                (Some(m), _) => m,
+                (None, Some(o)) => o.take().unwrap(),
+                (None, None) => {
                     let id = self.island_id();
                     let mix = Mix::build(id, latency, None)?;
                     self.add_island(&mix.bin)?;
@@ -790,6 +806,7 @@ impl ConferenceMedia {
             self.drop_island(&mix.bin);
         }
         self.mixes = placed.into_iter().flatten().collect();
+        self.hearing = plan.listeners.iter().map(|(l, m)| (*l, self.mixes[*m].id)).collect();
 
         // Encoders per (mix, codec), and who gets each.
         let mut old_enc: Vec<Option<AudioEncoder>> =
