@@ -3,9 +3,10 @@
 //! are established (the caller only once the far end answered), media flows both ways through
 //! the transcoding conference, the Status API shows each side's own codecs, key presses reach
 //! the far end, and the caller
-//! hanging up ends the far end's call too. A rule whose destination cannot be reached refuses
-//! the caller with 404; an alias no rule takes is 404 as before; a rule with a broken regular
-//! expression is refused when saved.
+//! hanging up ends the far end's call too. A busy far end (sipp answering 180 then 486) gives the
+//! caller ringing then 486, and the caller's record says it was busy. A rule whose destination
+//! cannot be reached refuses the caller with 404; an alias no rule takes is 404 as before; a rule
+//! with a broken regular expression is refused when saved.
 
 use std::time::{Duration, Instant};
 
@@ -35,6 +36,8 @@ fn a_sip_call_is_routed_by_rule_to_another_sip_endpoint_with_transcoding() {
     };
     rule(json!({"name": "to bob", "priority": 10, "match_string": r"bob@.*", "replace_string": format!("sip:bob@127.0.0.1:{}", bob.sip_port)}));
     rule(json!({"name": "nowhere", "priority": 20, "match_string": r"lost@.*", "replace_string": "sip:lost@host.invalid"}));
+    let busy_port = free_port();
+    rule(json!({"name": "busy", "priority": 30, "match_string": r"busy@.*", "replace_string": format!("sip:busy@127.0.0.1:{busy_port}")}));
     // A rule whose regular expression does not compile is refused when saved, naming the field;
     // nothing is stored.
     let rules = format!("{}/api/admin/configuration/v1/gateway_routing_rule/", up.base);
@@ -43,7 +46,7 @@ fn a_sip_call_is_routed_by_rule_to_another_sip_endpoint_with_transcoding() {
     let body: Value = r.json().unwrap();
     assert!(body.to_string().contains("match_string"), "{body}");
     let list: Value = http.get(&rules).basic_auth("admin", Some(PW)).send().unwrap().json().unwrap();
-    assert_eq!(list["meta"]["total_count"], 2, "{list}");
+    assert_eq!(list["meta"]["total_count"], 3, "{list}");
 
     let mut alice = Baresip::start("alice", "PCMU/8000/1", "H264");
     alice.dial(&format!("sip:bob@{sip}"));
@@ -80,6 +83,40 @@ fn a_sip_call_is_routed_by_rule_to_another_sip_endpoint_with_transcoding() {
     // The caller hangs up: the far end's call ends too.
     alice.hangup();
     bob.wait(20, "CALL_CLOSED", None);
+
+    // A busy far end: its ringing and then its 486 reach the caller, never answered.
+    let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sipp/busy_uas.xml");
+    let mut sipp = std::process::Command::new("sipp")
+        .arg("-sf")
+        .arg(&scenario)
+        .args(["-i", "127.0.0.1", "-p", &busy_port.to_string(), "-m", "1", "-nostdin", "-timeout", "30s", "-timeout_error"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sipp (apt-get install sip-tester)");
+    let mut dave = Baresip::start("dave", "PCMU/8000/1", "");
+    dave.dial(&format!("sip:busy@{sip}"));
+    let closed = dave.wait(20, "CALL_CLOSED", None);
+    assert!(closed.to_string().contains("486"), "{closed}");
+    assert!(dave.seen.iter().any(|e| e["type"] == "CALL_RINGING"), "no ringing passed back: {:?}", dave.seen);
+    assert!(!dave.seen.iter().any(|e| e["type"] == "CALL_ESTABLISHED"), "busy, never answered");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sipp.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "sipp never got the ACK for its 486");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(sipp.wait().unwrap().success(), "sipp's busy scenario failed");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let v: Value = http.get(format!("{}/api/admin/history/v1/participant/", up.base)).basic_auth("admin", Some(PW)).send().unwrap().json().unwrap();
+        let objects = v["objects"].as_array().cloned().unwrap_or_default();
+        if objects.iter().any(|p| p["display_name"] == "dave" && p["disconnect_reason"] == "Gateway call failed: the far end is busy (486)") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the busy caller's record: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // A rule whose destination does not resolve: the caller is refused with 404.
     let mut carol = Baresip::start("carol", "PCMU/8000/1", "");

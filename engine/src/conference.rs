@@ -27,7 +27,7 @@ mod calls;
 mod gateway;
 mod presentation;
 mod reception;
-pub use gateway::{GatewayDigit, GatewayRinging};
+pub use gateway::{GatewayDigit, GatewayRinging, failure_reason as gateway_failure_reason};
 pub use reception::{JoinTransferred, ReceptionNumber, ReceptionRequest, ReleaseCall};
 pub use presentation::Floor;
 pub use calls::{CallAbandoned, CallConnected, CallEnded, CallKind, CallPorts, GetApiParticipant, ReceiverBandwidth};

@@ -537,7 +537,7 @@ impl Handler<GatewayAnswer> for ParticipantActor {
                 && self.status.answered
             {
                 self.sip.bye(self.status.dialog);
-                self.finish(ctx, format!("Gateway call failed ({status})"));
+                self.finish(ctx, crate::conference::gateway_failure_reason(status));
             }
             return;
         };
@@ -552,7 +552,7 @@ impl Handler<GatewayAnswer> for ParticipantActor {
             },
             GatewayAnswer::Failed(status) => {
                 self.sip.respond(tx, status, None, None);
-                self.finish(ctx, format!("Gateway call failed ({status})"));
+                self.finish(ctx, crate::conference::gateway_failure_reason(status));
             }
         }
     }

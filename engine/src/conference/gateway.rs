@@ -32,6 +32,20 @@ pub(super) fn caller_status(reason: &str) -> u16 {
     }
 }
 
+/// Why a gateway call ended before the far end answered, for the caller's records and, for a
+/// browser, the `disconnect` event: the far end's SIP refusal in words, with its status.
+pub fn failure_reason(status: u16) -> String {
+    let why = match status {
+        404 => "the far end was not found",
+        480 | 408 => "the far end did not answer",
+        486 | 600 => "the far end is busy",
+        603 => "the far end declined the call",
+        488 => "the far end accepts none of the call's media",
+        _ => "the far end could not be reached",
+    };
+    format!("Gateway call failed: {why} ({status})")
+}
+
 impl ConferenceActor {
     /// The caller is in: place the onward call the rule asked for.
     pub(super) fn start_gateway(&mut self, ctx: &mut Context<Self>, inbound: Uuid) {
@@ -94,7 +108,7 @@ impl ConferenceActor {
         match m.link.gateway.clone() {
             Some(link) => link.do_send(GatewayAnswer::Failed(status)),
             // A browser placed the call through the Client API: it leaves, told why.
-            None => m.link.disconnect.do_send(Disconnect { reason: format!("Gateway call failed ({status})") }),
+            None => m.link.disconnect.do_send(Disconnect { reason: failure_reason(status) }),
         }
     }
 
@@ -170,5 +184,8 @@ mod tests {
         assert_eq!(caller_status("Call rejected (500)"), 502);
         assert_eq!(caller_status("No answer"), 480);
         assert_eq!(caller_status("Dial-out failed: the SIP driver has stopped"), 502);
+        assert_eq!(super::failure_reason(486), "Gateway call failed: the far end is busy (486)");
+        assert_eq!(super::failure_reason(404), "Gateway call failed: the far end was not found (404)");
+        assert_eq!(super::failure_reason(502), "Gateway call failed: the far end could not be reached (502)");
     }
 }
