@@ -11,6 +11,8 @@
 //! call (another location is only logged), and an audio-only caller's avatar is asked for and
 //! seen: a video caller (`convene testclient`) decodes the avatar's colour where the audio-only
 //! caller is shown.
+//! Virtual Reception: the number a caller keys in is put to policy with
+//! `trigger=two_stage_dialing`, which can refuse a room the database has or make one it lacks.
 
 #[path = "policy_server.rs"]
 mod policy_server;
@@ -411,4 +413,57 @@ fn a_video_caller_sees_an_audio_only_callers_avatar() {
     bob.success();
     // Only the audio-only caller was asked about.
     assert_eq!(asked(), 1, "{:?}", server.recorded());
+}
+
+#[test]
+fn a_virtual_reception_asks_policy_for_the_number_entered() {
+    // Policy answers only the reception's lookups (trigger two_stage_dialing): 8888 is a room it
+    // makes, 6666 is refused; everything else comes from the database.
+    let server = PolicyServer::start(|r| {
+        if r.path != SERVICE || r.param("trigger") != Some("two_stage_dialing") {
+            return Reply::status(404);
+        }
+        match r.param("local_alias") {
+            Some("8888") => Reply::json(json!({"status": "success", "action": "continue",
+                "result": {"name": "Policy Reception Room", "service_tag": "from-reception", "service_type": "conference"}})),
+            Some("6666") => Reply::json(json!({"status": "success", "action": "reject", "result": {}})),
+            _ => Reply::status(404),
+        }
+    });
+    let mut node = start_node();
+    let (s, body) = node.post(&format!("{CONFIG}/conference/"), json!({"name": "Reception", "service_type": "two_stage_dialing",
+        "match_string": r"(\d{4})", "replace_string": r"\1", "aliases": [{"alias": "reception"}]}));
+    assert_eq!(s, 201, "{body}");
+    add_vmr(&node, "Room 6666", "6666");
+    use_profile(&node, json!({"name": "External", "url": server.url, "enable_service_lookup": true}));
+
+    let mut caller = convene_tests::baresip::Baresip::start("alice", "PCMU/8000/1", "");
+    caller.dial(&format!("sip:reception@127.0.0.1:{}", node.sip_port));
+    caller.wait(20, "CALL_ESTABLISHED", None);
+    caller.wait(20, "CALL_RTPESTAB", Some("audio"));
+    node.poll("/api/admin/status/v1/participant/", "alice at the reception", |v| objects(v).iter().any(|p| p["conference"] == "Reception"));
+    // Policy refuses 6666, although the database has it: the caller stays at the reception.
+    caller.send_digits("6666#");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.to(SERVICE).iter().any(|r| r.param("local_alias") == Some("6666")) {
+        assert!(Instant::now() < deadline, "policy was never asked about 6666");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let st = node.get("/api/admin/status/v1/participant/");
+    assert!(objects(&st).iter().all(|p| p["conference"] == "Reception"), "{st}");
+    // 8888 is a room only policy knows: the caller lands there.
+    caller.send_digits("8888#");
+    let st = node.poll("/api/admin/status/v1/participant/", "alice in the policy's room", |v| {
+        objects(v).iter().any(|p| p["conference"] == "Policy Reception Room")
+    });
+    assert_eq!(objects(&st).len(), 1, "{st}");
+    let asked = server.to(SERVICE);
+    let r = asked.iter().find(|r| r.param("local_alias") == Some("8888")).expect("asked about 8888");
+    assert_eq!(r.param("trigger"), Some("two_stage_dialing"));
+    assert_eq!(r.param("protocol"), Some("sip"));
+    assert!(r.param("remote_alias").is_some_and(|a| a.starts_with("sip:alice@")), "{r:?}");
+    let confs = node.get("/api/admin/status/v1/conference/");
+    assert!(objects(&confs).iter().any(|c| c["tag"] == "from-reception"), "{confs}");
+    caller.hangup();
 }

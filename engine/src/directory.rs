@@ -226,9 +226,19 @@ impl ServiceDirectory {
     /// `replace_string` make it an alias, looked up among the services (not another reception);
     /// failing that, `post_match_string` / `post_replace_string` make it an alias for the call
     /// routing rules, and a rule that matches makes it a gateway call.
-    pub async fn reception_target(&self, reception: &ServiceInfo, number: &str, incoming: gateway_rules::Incoming) -> Result<ReceptionTarget, String> {
+    ///
+    /// With `caller` (the node's name and the caller's call), the node's policy decides the
+    /// service as for a call, asked with `trigger=two_stage_dialing` and the alias as
+    /// `local_alias`: policy can make, change or refuse it.
+    pub async fn reception_target(
+        &self,
+        reception: &ServiceInfo,
+        number: &str,
+        incoming: gateway_rules::Incoming,
+        caller: Option<(&str, &crate::participant::IncomingCall)>,
+    ) -> Result<ReceptionTarget, String> {
         if let Some(alias) = crate::reception::dialled_alias(&reception.match_string, &reception.replace_string, number)
-            && let Some(service) = self.lookup(&alias).await?
+            && let Some(service) = self.reception_service(&alias, caller).await?
             && service["service_type"] != "two_stage_dialing"
         {
             let globals = self.global().await.map(|g| Globals::from_json(&g)).unwrap_or_default();
@@ -243,6 +253,23 @@ impl ServiceDirectory {
                 Ok(ReceptionTarget::Service(service, globals))
             }
             None => Ok(ReceptionTarget::NotFound),
+        }
+    }
+
+    /// The service an alias entered at a Virtual Reception reaches: policy's decision when the
+    /// caller's call is known, else the configuration's.
+    async fn reception_service(&self, alias: &str, caller: Option<(&str, &crate::participant::IncomingCall)>) -> Result<Option<Value>, String> {
+        let Some((node, call)) = caller else { return self.lookup(alias).await };
+        let policy = self.node_policy(node).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read the node's policy profile; local configuration only");
+            NodePolicy::default()
+        });
+        let mut info = CallInfo::from_invite(call, policy.node.clone());
+        info.local_alias = alias.to_string();
+        info.trigger = "two_stage_dialing".into();
+        match policy::decide_service(&policy, &info, policy_timeout(), || self.lookup(alias)).await? {
+            ServiceDecision::Service(s) => Ok(Some(s)),
+            ServiceDecision::NotFound | ServiceDecision::Reject | ServiceDecision::Redirect(_) => Ok(None),
         }
     }
 

@@ -674,7 +674,7 @@ impl Handler<ApiJoin> for NodeSupervisor {
                 let Some(number) = extension.as_deref().filter(|e| !e.trim().is_empty()) else {
                     return Err(Refusal { status: 403, result: json!({"conference_extension": "standard"}) });
                 };
-                return match directory.reception_target(&reception, number, crate::gateway_rules::Incoming::WebRtc).await {
+                return match directory.reception_target(&reception, number, crate::gateway_rules::Incoming::WebRtc, None).await {
                     Ok(crate::directory::ReceptionTarget::Service(info, globals)) => Ok((info, globals)),
                     Ok(crate::directory::ReceptionTarget::NotFound) => Err(refuse(404, "Conference not found")),
                     Err(e) => {

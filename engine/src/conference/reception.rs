@@ -20,6 +20,8 @@ use crate::sip::DialogId;
 pub struct ReceptionNumber {
     pub id: Uuid,
     pub number: String,
+    /// The caller's call, for policy (`trigger=two_stage_dialing`).
+    pub call: Option<Box<crate::participant::IncomingCall>>,
 }
 
 /// For the node: where does `number`, entered at `reception`, lead?
@@ -31,6 +33,7 @@ pub struct ReceptionRequest {
     pub participant: Uuid,
     pub dialog: DialogId,
     pub number: String,
+    pub call: Option<Box<crate::participant::IncomingCall>>,
 }
 
 /// Give up a participant's call so it can join `to`: its state, or `None` if it is gone or
@@ -61,6 +64,7 @@ impl Handler<ReceptionNumber> for ConferenceActor {
             participant: msg.id,
             dialog: m.status.dialog,
             number: msg.number,
+            call: msg.call,
         });
     }
 }

@@ -20,8 +20,9 @@ impl Handler<ReceptionRequest> for NodeSupervisor {
     fn handle(&mut self, msg: ReceptionRequest, ctx: &mut Context<Self>) {
         let miss = |conference: &Addr<ConferenceActor>, participant: Uuid| conference.do_send(ReceptionMiss { participant });
         let Some(directory) = self.directory.clone() else { return miss(&msg.conference, msg.participant) };
-        let (reception, number) = (msg.reception.clone(), msg.number.clone());
-        async move { directory.reception_target(&reception, &number, Incoming::Sip).await }
+        let (reception, number, call, node) = (msg.reception.clone(), msg.number.clone(), msg.call.clone(), self.config.name.clone());
+        let caller = call.map(|c| (node, c));
+        async move { directory.reception_target(&reception, &number, Incoming::Sip, caller.as_ref().map(|(n, c)| (n.as_str(), &**c))).await }
             .into_actor(self)
             .map(move |found, act, ctx| match found {
                 Ok(ReceptionTarget::Service(info, globals)) if service_admission(&info.service_type).is_ok() || info.gateway.is_some() => {

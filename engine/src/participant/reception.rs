@@ -172,7 +172,11 @@ impl ParticipantActor {
         }
         tracing::info!(participant = %self.status.id, %number, "meeting number entered");
         self.reception.looking_up = true;
-        self.guard.conference.do_send(ReceptionNumber { id: self.status.id, number });
+        let call = match &self.call {
+            CallLeg::Incoming(c) | CallLeg::Transferred(c) => Some(Box::new(c.clone())),
+            CallLeg::Outgoing { .. } => None,
+        };
+        self.guard.conference.do_send(ReceptionNumber { id: self.status.id, number, call });
     }
 
     /// Says goodbye (the screen's prompt), then hangs up.
