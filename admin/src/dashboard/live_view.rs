@@ -370,12 +370,23 @@ struct DialForm {
     display_name: String,
     /// `guest` or `chair`.
     role: String,
+    /// `manual` (call the destination as given) or `routing_rule` (the call routing rules for
+    /// outgoing calls decide what is dialled, and how).
+    routing: String,
+}
+
+/// An RTMP URL: the conference is streamed there rather than called.
+fn is_stream_url(destination: &str) -> bool {
+    let lower = destination.to_ascii_lowercase();
+    lower.starts_with("rtmp://") || lower.starts_with("rtmps://")
 }
 
 /// The dial-out form on each live conference: `POST /admin/status/conference/dial` with
-/// `conference_id`, `destination`, `remote_display_name` and `role` (`guest` or `chair`). The
-/// call is placed from an alias of the conference's service, by the node hosting the conference
-/// (the Management API's `participant/dial`). Mistakes are shown on the form, with what was typed.
+/// `conference_id`, `destination` (a SIP address, or an `rtmp://` URL to stream to),
+/// `remote_display_name`, `role` (`guest` or `chair`) and `routing` (`manual` or
+/// `routing_rule`). The call is placed from an alias of the conference's service, by the node
+/// hosting the conference (the Management API's `participant/dial`). Mistakes are shown on the
+/// form, with what was typed.
 pub async fn dial(
     req: HttpRequest,
     Authed(session): Authed,
@@ -385,7 +396,14 @@ pub async fn dial(
     check_csrf(&session, &form)?;
     let field = |name: &str| forms::get(&form, name).unwrap_or_default().trim().to_string();
     let role = Some(field("role")).filter(|r| !r.is_empty()).unwrap_or_else(|| "guest".into());
-    let input = DialForm { conference_id: field("conference_id"), destination: field("destination"), display_name: field("remote_display_name"), role };
+    let routing = Some(field("routing")).filter(|r| !r.is_empty()).unwrap_or_else(|| "manual".into());
+    let input = DialForm {
+        conference_id: field("conference_id"),
+        destination: field("destination"),
+        display_name: field("remote_display_name"),
+        role,
+        routing,
+    };
     let Some((conference, control_url)) = state.live.conference_node(&input.conference_id).filter(|_| !input.conference_id.is_empty()) else {
         return Ok(redirect_with(STATUS_URL, "error", "That conference has ended; nobody was dialled."));
     };
@@ -397,6 +415,7 @@ pub async fn dial(
                 "destination": input.destination,
                 "remote_display_name": input.display_name,
                 "role": input.role,
+                "routing": input.routing,
                 "error": error,
                 "error_field": field,
             });
@@ -408,7 +427,7 @@ pub async fn dial(
 /// Why a dial-out was not placed, shown on the form.
 struct DialError {
     status: StatusCode,
-    /// The form field at fault (`destination`, `remote_display_name`, `role`), if one is.
+    /// The form field at fault (`destination`, `remote_display_name`, `role`, `routing`), if one is.
     field: &'static str,
     error: String,
 }
@@ -420,7 +439,7 @@ fn dial_error(status: StatusCode, field: &'static str, error: impl Into<String>)
 /// Checks the form and has the node place the call: the message to show, or what to show on the
 /// form.
 async fn dial_out(state: &AppState, name: &str, control_url: &str, input: &DialForm) -> Result<Result<String, DialError>, DashError> {
-    let DialForm { destination, display_name, role, .. } = input;
+    let DialForm { destination, display_name, role, routing, .. } = input;
     let bad = |field, error: String| Ok(Err(dial_error(StatusCode::BAD_REQUEST, field, error)));
     if destination.is_empty() {
         return bad("destination", "Enter the address to call, such as sip:alice@example.com.".into());
@@ -431,19 +450,36 @@ async fn dial_out(state: &AppState, name: &str, control_url: &str, input: &DialF
     if !["guest", "chair"].contains(&role.as_str()) {
         return bad("role", "Choose Guest or Host.".into());
     }
+    if !["manual", "routing_rule"].contains(&routing.as_str()) {
+        return bad("routing", "Choose Direct or Call routing rules.".into());
+    }
     let Some(alias) = service_alias(state, name).await? else {
         let error = format!("“{name}” is not a service with an alias (it may have been renamed or removed), so it cannot dial out.");
         return Ok(Err(dial_error(StatusCode::CONFLICT, "", error)));
     };
-    let mut body = json!({"conference_alias": alias, "destination": destination, "role": role, "protocol": "sip"});
+    let by_rules = routing == "routing_rule";
+    let stream = !by_rules && is_stream_url(destination);
+    let mut body = json!({"conference_alias": alias, "destination": destination, "role": role});
+    if by_rules {
+        // The rule that takes the destination says how it is dialled.
+        body["routing"] = json!("routing_rule");
+    } else {
+        body["protocol"] = json!(if stream { "rtmp" } else { "sip" });
+    }
     if !display_name.is_empty() {
         body["remote_display_name"] = json!(display_name);
     }
-    let address = sip_address(destination);
+    let address = if by_rules || stream { destination.clone() } else { sip_address(destination) };
     Ok(match crate::api::command::forward_json(state, control_url, "participant/dial/", &body).await {
         Ok((status, _)) if status.is_success() => {
             let who = if display_name.is_empty() { address } else { format!("{display_name} ({address})") };
-            Ok(format!("Dialling {who} into “{name}” as a {}.", role_label(role)))
+            Ok(if stream {
+                format!("Streaming “{name}” to {who}.")
+            } else if by_rules {
+                format!("Dialling {who} into “{name}” as a {}, through the call routing rules.", role_label(role))
+            } else {
+                format!("Dialling {who} into “{name}” as a {}.", role_label(role))
+            })
         }
         Ok((status, answer)) => {
             let reason = ["error", "message"]

@@ -600,7 +600,8 @@ async fn dial_out_from_a_live_conference_through_its_node() {
     let html = body_text(resp).await;
     let at = html.find("id=\"dial-c-1\"").expect("a dial-out form on the conference");
     let form_html = &html[at..at + html[at..].find("</form>").unwrap()];
-    for part in ["name=\"destination\"", "name=\"remote_display_name\"", "<option value=\"chair\">Host</option>", "name=\"csrf_token\"", "value=\"c-1\""] {
+    for part in ["name=\"destination\"", "name=\"remote_display_name\"", "<option value=\"chair\">Host</option>", "name=\"csrf_token\"", "value=\"c-1\"",
+                 "<option value=\"routing_rule\">Call routing rules</option>"] {
         assert!(form_html.contains(part), "{part} in {form_html}");
     }
     assert!(html.contains("action=\"/admin/status/conference/dial\""));
@@ -622,6 +623,20 @@ async fn dial_out_from_a_live_conference_through_its_node() {
     let resp = test::call_service(&app, dial(&[("csrf_token", &csrf), ("conference_id", "c-1"), ("destination", "sip:bob@10.0.0.6")])).await;
     assert_eq!(flash_of(&resp), "ok:Dialling sip:bob@10.0.0.6 into “Board” as a Guest.");
     assert_eq!(received.lock().unwrap().pop().unwrap().2["role"], "guest", "Guest unless chosen");
+
+    // An RTMP URL streams the conference there; "Call routing rules" lets the rules decide.
+    let resp = test::call_service(&app, dial(&[("csrf_token", &csrf), ("conference_id", "c-1"), ("destination", "rtmp://live.example.com/app/key")])).await;
+    assert_eq!(flash_of(&resp), "ok:Streaming “Board” to rtmp://live.example.com/app/key.");
+    let body = received.lock().unwrap().pop().unwrap().2;
+    assert_eq!((body["protocol"].as_str(), body["destination"].as_str()), (Some("rtmp"), Some("rtmp://live.example.com/app/key")));
+    let resp = test::call_service(&app, dial(&[("csrf_token", &csrf), ("conference_id", "c-1"), ("destination", "desk-7"), ("routing", "routing_rule")])).await;
+    assert_eq!(flash_of(&resp), "ok:Dialling desk-7 into “Board” as a Guest, through the call routing rules.");
+    let body = received.lock().unwrap().pop().unwrap().2;
+    assert_eq!(body, json!({"conference_alias": "board", "destination": "desk-7", "role": "guest", "routing": "routing_rule"}));
+    let resp = test::call_service(&app, dial(&[("csrf_token", &csrf), ("conference_id", "c-1"), ("destination", "x"), ("routing", "sideways")])).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(body_text(resp).await.contains("Choose Direct or Call routing rules."));
+    assert!(received.lock().unwrap().is_empty(), "nothing sent");
 
     // An empty destination is a form error; what was typed stays.
     let resp = test::call_service(&app, dial(&[("csrf_token", &csrf), ("conference_id", "c-1"), ("destination", "  "), ("remote_display_name", "Carol"), ("role", "chair")])).await;
