@@ -26,6 +26,14 @@ fn participants(http: &Client, base: &str) -> Vec<Value> {
     status_participants(http, base, PW)
 }
 
+/// Creates a configuration object (201 expected); its path (`/api/admin/configuration/...`).
+fn create(http: &Client, base: &str, resource: &str, body: Value) -> String {
+    let r = http.post(format!("{base}/api/admin/configuration/v1/{resource}/")).basic_auth("admin", Some(PW)).json(&body).send().unwrap();
+    assert_eq!(r.status().as_u16(), 201, "{}", r.text().unwrap_or_default());
+    let location = r.headers()["location"].to_str().unwrap();
+    location[location.find("/api/").unwrap()..].to_string()
+}
+
 #[test]
 fn a_host_dials_a_sip_endpoint_in_and_the_management_api_dials_another() {
     let dir = tempfile::tempdir().unwrap();
@@ -97,25 +105,10 @@ fn an_automatic_participant_is_dialled_when_the_conference_starts_and_hung_up_wi
     let mut up = Convene::start("up", &dir.path().join("data"), &[("CONVENE_SIP", &sip), ("CONVENE_ADMIN_PASSWORD", PW)]);
     up.wait_listening();
     let http = Client::new();
-    let config = format!("{}/api/admin/configuration/v1", up.base);
-    let r = http
-        .post(format!("{config}/conference/"))
-        .basic_auth("admin", Some(PW))
-        .json(&json!({"name": "ADP Room", "aliases": [{"alias": "adproom"}]}))
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-    let room_uri = r.headers()["location"].to_str().unwrap().to_string();
-    let room_uri = room_uri[room_uri.find("/api/").unwrap()..].to_string();
+    let room_uri = create(&http, &up.base, "conference", json!({"name": "ADP Room", "aliases": [{"alias": "adproom"}]}));
     let mut recorder = Baresip::start("recorder", "opus/48000/2", "");
-    let r = http
-        .post(format!("{config}/automatic_participant/"))
-        .basic_auth("admin", Some(PW))
-        .json(&json!({"alias": format!("sip:recorder@127.0.0.1:{}", recorder.sip_port), "conference": [room_uri], "role": "guest",
-                      "remote_display_name": "Recorder", "protocol": "sip", "keep_conference_alive": "keep_conference_alive_never"}))
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201, "{}", r.text().unwrap_or_default());
+    create(&http, &up.base, "automatic_participant", json!({"alias": format!("sip:recorder@127.0.0.1:{}", recorder.sip_port), "conference": [room_uri], "role": "guest",
+        "remote_display_name": "Recorder", "protocol": "sip", "keep_conference_alive": "keep_conference_alive_never"}));
 
     // A caller starts the conference: the recorder is dialled.
     let mut caller = Baresip::start("caller", "opus/48000/2", "");
@@ -142,12 +135,7 @@ fn dial_outs_routed_by_rules_take_only_the_rules_for_outgoing_calls() {
     let mut up = Convene::start("up", &dir.path().join("data"), &[("CONVENE_SIP", &sip), ("CONVENE_ADMIN_PASSWORD", PW)]);
     up.wait_listening();
     let http = Client::new();
-    let config = format!("{}/api/admin/configuration/v1", up.base);
-    let create = |resource: &str, body: Value| {
-        let r = http.post(format!("{config}/{resource}/")).basic_auth("admin", Some(PW)).json(&body).send().unwrap();
-        assert_eq!(r.status().as_u16(), 201, "{}", r.text().unwrap_or_default());
-        r.headers()["location"].to_str().map(|l| l[l.find("/api/").unwrap()..].to_string()).unwrap()
-    };
+    let create = |resource: &str, body: Value| create(&http, &up.base, resource, body);
     let mut desk = Baresip::start("desk", "PCMU/8000/1", "");
     let mut recorder = Baresip::start("recorder", "opus/48000/2", "");
     // A rule for incoming calls only comes first: dial-outs must pass it by.
