@@ -23,7 +23,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/history", web::post().to(record))
             .route("/service", web::get().to(service))
             .route("/global", web::get().to(global))
-            .route("/gateway_rules", web::get().to(gateway_rules)),
+            .route("/gateway_rules", web::get().to(gateway_rules))
+            .route("/locations/nodes", web::get().to(location_nodes)),
     );
 }
 
@@ -138,13 +139,33 @@ mod tests {
     }
 }
 
-/// Every call routing rule, for a separate conferencing node's gateway matching.
+/// Every call routing rule (with `outgoing_location_name`), for a separate conferencing node's
+/// gateway matching.
 async fn gateway_rules(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     check_secret(&state, &req)?;
     let db = state.db.clone();
-    let page = blocking(move || {
-        config::list(&db, &convene_schema::resources::GATEWAY_ROUTING_RULE, &[("limit".into(), "0".into())]).map_err(|e| ApiError::Internal(e.to_string()))
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(page.objects))
+    let rules = blocking(move || convene_engine::directory::gateway_rules_from(&db).map_err(ApiError::Internal)).await?;
+    Ok(HttpResponse::Ok().json(rules))
+}
+
+#[derive(Deserialize)]
+struct LocationQuery {
+    name: String,
+}
+
+/// The live Conferencing Nodes in a system location (`?name=`), with their SIP addresses: where
+/// a node sends a caller whose gateway rule places calls from that location.
+async fn location_nodes(state: web::Data<AppState>, req: HttpRequest, q: web::Query<LocationQuery>) -> Result<HttpResponse, ApiError> {
+    check_secret(&state, &req)?;
+    let db = state.db.clone();
+    let location = q.into_inner().name;
+    let names = blocking(move || convene_engine::directory::location_node_names(&db, &location).map_err(ApiError::Internal)).await?;
+    let nodes: Vec<Value> = state
+        .live
+        .nodes()
+        .into_iter()
+        .filter(|(r, _)| names.contains(&r.name) && !r.sip_address.is_empty())
+        .map(|(r, _)| json!({"name": r.name, "sip_address": r.sip_address}))
+        .collect();
+    Ok(HttpResponse::Ok().json(nodes))
 }

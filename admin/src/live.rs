@@ -21,6 +21,9 @@ pub struct NodeReport {
     /// Base URL of the node's control API (commands are forwarded there).
     #[serde(default)]
     pub control_url: String,
+    /// Where callers reach the node by SIP (`host:port`).
+    #[serde(default)]
+    pub sip_address: String,
     pub node_type: String,
     pub cpu_count: i64,
     pub cpu_model: String,

@@ -36,7 +36,7 @@ fn start_with_global(services: Vec<(&str, Value)>, tokens: Option<i64>, global: 
     let (sip, rx) = SipHandle::channel();
     let base = 46000 + (std::process::id() % 500) as u16 * 8;
     let media = NoMediaFactory::new([127, 0, 0, 1].into(), base, base + 3999);
-    let config = NodeConfig { name: "n1".into(), manager_url: String::new(), node_secret: "s".into(), control_url: String::new() };
+    let config = NodeConfig { name: "n1".into(), manager_url: String::new(), node_secret: "s".into(), control_url: String::new(), sip_address: String::new() };
     let mut sup = NodeSupervisor::new(config).with_directory(dir).with_media(Arc::new(media)).with_sip_handle(sip);
     if let Some(t) = tokens {
         sup = sup.with_capacity(capacity::Capacity { max_media_tokens: t, ..capacity::estimate(2) });

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::gateway_rules::{self, GatewayRule};
+use crate::gateway_rules::{self, GatewayRule, Placement};
 use crate::routing::ServiceInfo;
 use crate::node::SECRET_HEADER;
 use crate::participant::IncomingCall;
@@ -145,7 +145,7 @@ impl ServiceDirectory {
         };
         let service = match policy::decide_service(&policy, &info, policy_timeout(), lookup).await? {
             ServiceDecision::Service(s) => s,
-            ServiceDecision::NotFound => return self.gateway(call, candidates).await,
+            ServiceDecision::NotFound => return self.gateway(call, candidates, &policy.node.location).await,
             ServiceDecision::Reject => return Ok(Routed::Reject(404, "Conference Not Found")),
             ServiceDecision::Redirect(to) => return Ok(Routed::Redirect(to)),
         };
@@ -177,13 +177,7 @@ impl ServiceDirectory {
         match self {
             ServiceDirectory::Db(db) => {
                 let db = db.clone();
-                let page = tokio::task::spawn_blocking(move || {
-                    convene_schema::store::config::list(&db, &convene_schema::resources::GATEWAY_ROUTING_RULE, &[("limit".into(), "0".into())])
-                })
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())?;
-                Ok(page.objects)
+                tokio::task::spawn_blocking(move || gateway_rules_from(&db)).await.map_err(|e| e.to_string())?
             }
             ServiceDirectory::Manager { url, secret, http } => {
                 let r = http.get(format!("{url}/api/internal/v1/gateway_rules")).header(SECRET_HEADER, secret).send().await.map_err(|e| e.to_string())?;
@@ -196,15 +190,66 @@ impl ServiceDirectory {
         }
     }
 
-    /// A call no service alias took: the first routing rule that matches makes it a gateway call.
-    async fn gateway(&self, call: &IncomingCall, candidates: &[String]) -> Result<Routed, String> {
+    /// A call no service alias took: the first routing rule that matches makes it a gateway call,
+    /// placed here, or the caller is sent (302) to a node in the rule's `outgoing_location`.
+    async fn gateway(&self, call: &IncomingCall, candidates: &[String], my_location: &str) -> Result<Routed, String> {
         let alias = candidates.first().cloned().unwrap_or_default();
         let uri = call.request.uri.to_string();
         let Some(service) = self.gateway_service(&alias, &uri, gateway_rules::Incoming::Sip).await else {
             return Ok(Routed::NotFound);
         };
+        match self.gateway_placement(&service, my_location).await {
+            Placement::Here => {}
+            Placement::Elsewhere(at) => {
+                let user = match &call.request.uri {
+                    crate::sip::Uri::Sip(u) => u.user.clone().unwrap_or_default(),
+                    _ => alias.split('@').next().unwrap_or("").to_string(),
+                };
+                tracing::info!(%alias, %at, "gateway call: sent to a node in the rule's outgoing location");
+                return Ok(Routed::Redirect(format!("sip:{user}@{at}")));
+            }
+            Placement::Nowhere(location) => {
+                tracing::warn!(%alias, %location, "gateway call refused: no Conferencing Node in the rule's outgoing location");
+                return Ok(Routed::Reject(503, "No Conferencing Node In The Outgoing Location"));
+            }
+        }
         let globals = self.global().await.map(|g| Globals::from_json(&g)).unwrap_or_default();
         Ok(Routed::Gateway { service, globals })
+    }
+
+    /// Where a gateway call's onward leg is placed, for a node in `my_location`.
+    pub async fn gateway_placement(&self, service: &ServiceInfo, my_location: &str) -> Placement {
+        let Some(target) = &service.gateway else { return Placement::Here };
+        if matches!(gateway_rules::placement(&target.location, my_location, &[]), Placement::Here) {
+            return Placement::Here;
+        }
+        let nodes = self.location_nodes(&target.location).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot list the nodes of a location");
+            Vec::new()
+        });
+        gateway_rules::placement(&target.location, my_location, &nodes)
+    }
+
+    /// The SIP addresses of the live Conferencing Nodes in a system location (by name). Only the
+    /// management node knows which nodes are live: an all-in-one node has no others.
+    pub async fn location_nodes(&self, location: &str) -> Result<Vec<String>, String> {
+        match self {
+            ServiceDirectory::Manager { url, secret, http } => {
+                let r = http
+                    .get(format!("{url}/api/internal/v1/locations/nodes"))
+                    .query(&[("name", location)])
+                    .header(SECRET_HEADER, secret)
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if !r.status().is_success() {
+                    return Err(format!("the management node answered {}", r.status()));
+                }
+                let nodes: Vec<Value> = r.json().await.map_err(|e| e.to_string())?;
+                Ok(nodes.iter().filter_map(|n| n["sip_address"].as_str()).filter(|a| !a.is_empty()).map(str::to_string).collect())
+            }
+            ServiceDirectory::Db(_) | ServiceDirectory::Static(_) => Ok(Vec::new()),
+        }
     }
 
     /// The gateway call's service for a call to `alias` that no service has, if a routing rule
@@ -249,6 +294,15 @@ impl ServiceDirectory {
         };
         match self.gateway_service(&alias, &alias, incoming).await {
             Some(service) => {
+                // An answered call cannot be sent to a node elsewhere: a rule that wants its
+                // onward call placed from another location does not take it.
+                if let Some((node, _)) = caller {
+                    let mine = self.node_policy(node).await.map(|p| p.node.location).unwrap_or_default();
+                    if self.gateway_placement(&service, &mine).await != Placement::Here {
+                        tracing::info!(%alias, "Virtual Reception: the rule places calls from another location");
+                        return Ok(ReceptionTarget::NotFound);
+                    }
+                }
                 let globals = self.global().await.map(|g| Globals::from_json(&g)).unwrap_or_default();
                 Ok(ReceptionTarget::Service(service, globals))
             }
@@ -323,4 +377,35 @@ impl Globals {
             media_ports: (port("media_ports_start", d.media_ports.0), port("media_ports_end", d.media_ports.1)),
         }
     }
+}
+
+/// Every call routing rule, each with `outgoing_location_name`: the name of the system location
+/// its `outgoing_location` refers to (the node compares names).
+pub fn gateway_rules_from(db: &convene_schema::Db) -> Result<Vec<Value>, String> {
+    use convene_schema::resources::{GATEWAY_ROUTING_RULE, SYSTEM_LOCATION};
+    use convene_schema::store::config;
+    let all = vec![("limit".to_string(), "0".to_string())];
+    let rules = config::list(db, &GATEWAY_ROUTING_RULE, &all).map_err(|e| e.to_string())?.objects;
+    let locations = config::list(db, &SYSTEM_LOCATION, &all).map_err(|e| e.to_string())?.objects;
+    Ok(rules
+        .into_iter()
+        .map(|mut rule| {
+            let name = locations.iter().find(|l| l["resource_uri"] == rule["outgoing_location"]).and_then(|l| l["name"].as_str());
+            if let (Some(name), Some(o)) = (name, rule.as_object_mut()) {
+                o.insert("outgoing_location_name".into(), Value::String(name.to_string()));
+            }
+            rule
+        })
+        .collect())
+}
+
+/// The configured Conferencing Nodes (`worker_vm` names) in the system location named `location`.
+pub fn location_node_names(db: &convene_schema::Db, location: &str) -> Result<Vec<String>, String> {
+    use convene_schema::resources::{SYSTEM_LOCATION, WORKER_VM};
+    use convene_schema::store::config;
+    let all = vec![("limit".to_string(), "0".to_string())];
+    let locations = config::list(db, &SYSTEM_LOCATION, &all).map_err(|e| e.to_string())?.objects;
+    let Some(uri) = locations.iter().find(|l| l["name"] == location).map(|l| l["resource_uri"].clone()) else { return Ok(Vec::new()) };
+    let vms = config::list(db, &WORKER_VM, &all).map_err(|e| e.to_string())?.objects;
+    Ok(vms.iter().filter(|v| v["system_location"] == uri).filter_map(|v| v["name"].as_str()).map(str::to_string).collect())
 }

@@ -39,6 +39,32 @@ pub struct GatewayRule {
     pub call_type: String,
     pub max_callrate_in: Option<u64>,
     pub max_callrate_out: Option<u64>,
+    /// The system location (name) the onward call must be placed from; empty: any.
+    pub outgoing_location: String,
+}
+
+/// Where a gateway call's onward leg is placed (`outgoing_location`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// By this node: the rule names no location, or this node's.
+    Here,
+    /// By a node in the rule's location, at this SIP address: the caller is sent there.
+    Elsewhere(String),
+    /// No live node is in the rule's location (named).
+    Nowhere(String),
+}
+
+/// Where the onward call of a rule with `outgoing_location` is placed, for a node in
+/// `my_location` that knows the SIP addresses of the live nodes in the rule's location
+/// (`nodes_there`).
+pub fn placement(outgoing_location: &str, my_location: &str, nodes_there: &[String]) -> Placement {
+    if outgoing_location.is_empty() || outgoing_location == my_location {
+        return Placement::Here;
+    }
+    match nodes_there.first() {
+        Some(at) => Placement::Elsewhere(at.clone()),
+        None => Placement::Nowhere(outgoing_location.to_string()),
+    }
 }
 
 impl GatewayRule {
@@ -63,6 +89,8 @@ impl GatewayRule {
             call_type: Some(s("call_type")).filter(|t| !t.is_empty()).unwrap_or_else(|| "auto".into()),
             max_callrate_in: v.get("max_callrate_in").and_then(Value::as_u64),
             max_callrate_out: v.get("max_callrate_out").and_then(Value::as_u64),
+            // The location's name, added where the rules are read (the stored field is a URI).
+            outgoing_location: s("outgoing_location_name"),
         }
     }
 
@@ -163,6 +191,19 @@ mod tests {
         // And rules only for outgoing calls never take incoming ones.
         assert_eq!(route(&r, "live-keynote", "", Incoming::Sip).unwrap().0.name, "incoming");
         assert!(route(&r[2..], "live-keynote", "", Incoming::Sip).is_none());
+    }
+
+    #[test]
+    fn the_onward_call_is_placed_from_the_rules_location() {
+        let r = rules(json!([
+            {"name": "anywhere", "match_string": ".*"},
+            {"name": "from london", "match_string": ".*", "outgoing_location_name": "London"},
+        ]));
+        let at = |rule: &GatewayRule, mine: &str, there: &[String]| placement(&rule.outgoing_location, mine, there);
+        assert_eq!(at(&r[0], "Oslo", &[]), Placement::Here);
+        assert_eq!(at(&r[1], "London", &[]), Placement::Here);
+        assert_eq!(at(&r[1], "Oslo", &["10.0.0.9:5060".into()]), Placement::Elsewhere("10.0.0.9:5060".into()));
+        assert_eq!(at(&r[1], "Oslo", &[]), Placement::Nowhere("London".into()));
     }
 
     #[test]

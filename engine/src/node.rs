@@ -42,6 +42,9 @@ pub struct NodeConfig {
     pub node_secret: String,
     /// Base URL where this node accepts control commands (empty: none).
     pub control_url: String,
+    /// Where callers reach this node by SIP (`host:port`), reported to the management node so
+    /// that other nodes can send callers here (a gateway rule's `outgoing_location`).
+    pub sip_address: String,
 }
 
 mod reception;
@@ -190,6 +193,7 @@ impl NodeSupervisor {
             "name": self.config.name,
             "version": env!("CARGO_PKG_VERSION"),
             "control_url": self.config.control_url,
+            "sip_address": self.config.sip_address,
             "node_type": "CONFERENCING",
             "cpu_count": self.cores,
             "cpu_model": self.cpu_model,
@@ -645,6 +649,48 @@ pub struct ApiJoined {
     pub role: crate::participant::Role,
 }
 
+impl NodeSupervisor {
+    /// The service a Client API `request_token` for `alias` reaches: a service, a Virtual
+    /// Reception's target (`extension`), or a call routing rule's gateway call.
+    async fn api_service(
+        directory: &crate::directory::ServiceDirectory,
+        alias: &str,
+        extension: Option<&str>,
+    ) -> Result<(ServiceInfo, Globals), crate::client_api::admission::Refusal> {
+        use crate::client_api::admission::Refusal;
+        let refuse = |status: u16, text: &str| Refusal { status, result: json!(text) };
+        let service = directory.lookup(alias).await.map_err(|e| {
+            tracing::warn!(error = %e, "service look-up failed");
+            refuse(503, "Configuration unavailable")
+        })?;
+        let Some(service) = service else {
+            // No service: a call routing rule may make it a gateway call (a browser calling out).
+            let gateway = directory.gateway_service(alias, alias, crate::gateway_rules::Incoming::WebRtc).await;
+            let gateway = gateway.ok_or_else(|| refuse(404, "Conference not found"))?;
+            let globals = directory.global().await.map(|g| Globals::from_json(&g)).unwrap_or_default();
+            return Ok::<_, Refusal>((gateway, globals));
+        };
+        // A Virtual Reception: the client must name the meeting; then that is the service
+        // (or a routing rule makes it a gateway call).
+        if service["service_type"] == "two_stage_dialing" {
+            let reception = ServiceInfo::from_json(&service);
+            let Some(number) = extension.filter(|e| !e.trim().is_empty()) else {
+                return Err(Refusal { status: 403, result: json!({"conference_extension": "standard"}) });
+            };
+            return match directory.reception_target(&reception, number, crate::gateway_rules::Incoming::WebRtc, None).await {
+                Ok(crate::directory::ReceptionTarget::Service(info, globals)) => Ok((info, globals)),
+                Ok(crate::directory::ReceptionTarget::NotFound) => Err(refuse(404, "Conference not found")),
+                Err(e) => {
+                    tracing::warn!(error = %e, "service look-up failed");
+                    Err(refuse(503, "Configuration unavailable"))
+                }
+            };
+        }
+        let globals = directory.global().await.map(|g| Globals::from_json(&g)).unwrap_or_default();
+        Ok::<_, Refusal>((ServiceInfo::from_json(&service), globals))
+    }
+}
+
 impl Handler<ApiJoin> for NodeSupervisor {
     type Result = ResponseActFuture<Self, Result<ApiJoined, crate::client_api::admission::Refusal>>;
 
@@ -654,37 +700,20 @@ impl Handler<ApiJoin> for NodeSupervisor {
         let directory = self.directory.clone();
         let alias = msg.alias.clone();
         let extension = msg.conference_extension.clone();
+        let node = self.config.name.clone();
         let lookup = async move {
             let directory = directory.ok_or_else(|| refuse(503, "No service directory"))?;
-            let service = directory.lookup(&alias).await.map_err(|e| {
-                tracing::warn!(error = %e, "service look-up failed");
-                refuse(503, "Configuration unavailable")
-            })?;
-            let Some(service) = service else {
-                // No service: a call routing rule may make it a gateway call (a browser calling out).
-                let gateway = directory.gateway_service(&alias, &alias, crate::gateway_rules::Incoming::WebRtc).await;
-                let gateway = gateway.ok_or_else(|| refuse(404, "Conference not found"))?;
-                let globals = directory.global().await.map(|g| Globals::from_json(&g)).unwrap_or_default();
-                return Ok::<_, Refusal>((gateway, globals));
-            };
-            // A Virtual Reception: the client must name the meeting; then that is the service
-            // (or a routing rule makes it a gateway call).
-            if service["service_type"] == "two_stage_dialing" {
-                let reception = ServiceInfo::from_json(&service);
-                let Some(number) = extension.as_deref().filter(|e| !e.trim().is_empty()) else {
-                    return Err(Refusal { status: 403, result: json!({"conference_extension": "standard"}) });
-                };
-                return match directory.reception_target(&reception, number, crate::gateway_rules::Incoming::WebRtc, None).await {
-                    Ok(crate::directory::ReceptionTarget::Service(info, globals)) => Ok((info, globals)),
-                    Ok(crate::directory::ReceptionTarget::NotFound) => Err(refuse(404, "Conference not found")),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "service look-up failed");
-                        Err(refuse(503, "Configuration unavailable"))
-                    }
-                };
+            let found = Self::api_service(&directory, &alias, extension.as_deref()).await?;
+            // A gateway call whose rule wants another location: a browser cannot be sent there.
+            if found.0.gateway.is_some() {
+                let mine = directory.node_policy(&node).await.map(|p| p.node.location).unwrap_or_default();
+                if let crate::gateway_rules::Placement::Elsewhere(_) | crate::gateway_rules::Placement::Nowhere(_) =
+                    directory.gateway_placement(&found.0, &mine).await
+                {
+                    return Err(refuse(503, "The call routing rule places this call from another location"));
+                }
             }
-            let globals = directory.global().await.map(|g| Globals::from_json(&g)).unwrap_or_default();
-            Ok::<_, Refusal>((ServiceInfo::from_json(&service), globals))
+            Ok(found)
         };
         Box::pin(lookup.into_actor(self).then(move |found, act, ctx| {
             let joined = found.and_then(|(info, globals)| {

@@ -106,6 +106,8 @@ pub struct GatewayTarget {
     pub protocol: String,
     /// The rule's name, for logs and status.
     pub rule: String,
+    /// The system location the onward call must be placed from (empty: any).
+    pub location: String,
 }
 
 /// Whether an automatically dialled participant keeps its conference going
@@ -170,7 +172,12 @@ impl ServiceInfo {
             "max_callrate_in": rule.max_callrate_in,
             "max_callrate_out": rule.max_callrate_out,
         }));
-        info.gateway = Some(GatewayTarget { destination: destination.to_string(), protocol: rule.outgoing_protocol.clone(), rule: rule.name.clone() });
+        info.gateway = Some(GatewayTarget {
+            destination: destination.to_string(),
+            protocol: rule.outgoing_protocol.clone(),
+            rule: rule.name.clone(),
+            location: rule.outgoing_location.clone(),
+        });
         info
     }
 

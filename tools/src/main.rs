@@ -202,6 +202,7 @@ fn run(s: Settings, manager: bool, node: bool) -> Result<(), String> {
                 manager_url,
                 node_secret: secret.clone(),
                 control_url: format!("http://{control_addr}"),
+                sip_address: advertise.to_string(),
             })
             .with_directory(directory)
             .with_media(media)
