@@ -317,7 +317,7 @@ impl ConferenceMedia {
     /// with [`ConferenceMedia::send_state`]); call after [`ConferenceMedia::reserve_ports`].
     pub fn continue_streams(&mut self, id: ParticipantId, state: SendState) {
         if let Some(r) = self.reserved.get_mut(&id) {
-            r.continuation = Some((state, gst::ClockTime::ZERO));
+            r.continuation = Some(state);
         }
     }
 
@@ -348,9 +348,7 @@ impl ConferenceMedia {
             }
         }));
         let mut reserved = self.reserved.remove(&id).unwrap_or_default();
-        if let Some(c) = reserved.continuation.as_mut() {
-            c.1 = self.pipeline.current_running_time().unwrap_or(gst::ClockTime::ZERO);
-        }
+        let continuation = reserved.continuation.take();
         let island = ParticipantIsland::build(
             id,
             &media,
@@ -360,6 +358,9 @@ impl ConferenceMedia {
             &self.events,
             on_keyframe_request,
         )?;
+        if let Some(state) = continuation {
+            island.continue_streams(&state, self.pipeline.current_running_time().unwrap_or(gst::ClockTime::ZERO));
+        }
         if let Err(e) = self.add_island(&island.bin) {
             self.drop_island(&island.bin);
             return Err(e);
@@ -778,7 +779,7 @@ impl ConferenceMedia {
                 }
             }
         }
-        pairs.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+        pairs.sort_by_key(|p| std::cmp::Reverse((p.0, p.1)));
         for (_, _, i, j) in pairs {
             if placed[i].is_none() && old[j].is_some() {
                 placed[i] = old[j].take();

@@ -103,8 +103,8 @@ pub(crate) type BoundPair = (gst::Element, Option<gst::Element>, u16);
 pub(crate) struct Reserved {
     pub(crate) audio: Option<BoundPair>,
     pub(crate) video: Option<BoundPair>,
-    /// Go on from another pipeline's streams; the running time the new ones start at.
-    pub(crate) continuation: Option<(super::SendState, gst::ClockTime)>,
+    /// Go on from another pipeline's streams (see [`ParticipantIsland::continue_streams`]).
+    pub(crate) continuation: Option<super::SendState>,
 }
 
 impl Reserved {
@@ -327,20 +327,6 @@ impl ParticipantIsland {
             fanout
         };
 
-        // A call moved here from another conference: its streams go on where they stopped.
-        if let Some((state, running_time)) = &reserved.continuation {
-            for (name, session, at) in [("apay", AUDIO_SESSION, state.audio), ("vpay", VIDEO_SESSION, state.video)] {
-                if let (Some(at), Some(pay)) = (at, bin.by_name(&format!("{p}-{name}"))) {
-                    super::continuity::continue_on(&pay, &at, state.taken, *running_time);
-                    // The RTP session picks the SSRC it sends with; it must be the old one.
-                    let session = rtpbin.emit_by_name::<Option<gst::glib::Object>>("get-internal-session", &[&session]);
-                    if let Some(session) = session.filter(|s| s.find_property("internal-ssrc").is_some()) {
-                        session.set_property("internal-ssrc", at.ssrc);
-                    }
-                }
-            }
-        }
-
         // Received streams appear as rtpbin pads `recv_rtp_src_<session>_<ssrc>_<pt>`.
         let bin_weak = bin.downgrade();
         let vdepay_for_pads = vdepay.clone();
@@ -521,6 +507,23 @@ impl ParticipantIsland {
             gst::PadProbeReturn::Ok
         });
         Ok((fanout, src, chain[0].clone()))
+    }
+
+    /// A call moved here from another conference: its outgoing streams go on where they
+    /// stopped (`running_time`: where this pipeline's clock stands, before the island plays).
+    pub(crate) fn continue_streams(&self, state: &super::SendState, running_time: gst::ClockTime) {
+        let p = self.bin.name();
+        let Some(rtpbin) = self.bin.by_name(&format!("{p}-rtpbin")) else { return };
+        for (name, session, at) in [("apay", AUDIO_SESSION, state.audio), ("vpay", VIDEO_SESSION, state.video)] {
+            if let (Some(at), Some(pay)) = (at, self.bin.by_name(&format!("{p}-{name}"))) {
+                super::continuity::continue_on(&pay, &at, state.taken, running_time);
+                // The RTP session picks the SSRC it sends with; it must be the old one.
+                let session = rtpbin.emit_by_name::<Option<gst::glib::Object>>("get-internal-session", &[&session]);
+                if let Some(session) = session.filter(|s| s.find_property("internal-ssrc").is_some()) {
+                    session.set_property("internal-ssrc", at.ssrc);
+                }
+            }
+        }
     }
 
     /// Puts the name in the lower left of the decoded video (between the I420 caps and the
