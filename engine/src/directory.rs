@@ -125,15 +125,21 @@ impl ServiceDirectory {
         }
     }
 
+    /// The node's policy; when it cannot be read, none (calls are routed on the local
+    /// configuration alone).
+    async fn node_policy_or_none(&self, node: &str) -> NodePolicy {
+        self.node_policy(node).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read the node's policy profile; local configuration only");
+            NodePolicy::default()
+        })
+    }
+
     /// Decides where an incoming call goes: external and local policy for the node's location,
     /// the configuration for `candidates` (the request URI's aliases, in order), then
     /// participant policy. Policy requests are async with a time limit; when the profile cannot be
     /// read the call is routed on the local configuration alone.
     pub async fn route(&self, node: &str, call: &IncomingCall, candidates: &[String]) -> Result<Routed, String> {
-        let policy = self.node_policy(node).await.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "cannot read the node's policy profile; local configuration only");
-            NodePolicy::default()
-        });
+        let policy = self.node_policy_or_none(node).await;
         let info = CallInfo::from_invite(call, policy.node.clone());
         let lookup = || async {
             for alias in candidates {
@@ -282,8 +288,13 @@ impl ServiceDirectory {
         incoming: gateway_rules::Incoming,
         caller: Option<(&str, &crate::participant::IncomingCall)>,
     ) -> Result<ReceptionTarget, String> {
+        // The node's policy and location, read once for both look-ups below.
+        let caller = match caller {
+            Some((node, call)) => Some((self.node_policy_or_none(node).await, call)),
+            None => None,
+        };
         if let Some(alias) = crate::reception::dialled_alias(&reception.match_string, &reception.replace_string, number)
-            && let Some(service) = self.reception_service(&alias, caller).await?
+            && let Some(service) = self.reception_service(&alias, caller.as_ref()).await?
             && service["service_type"] != "two_stage_dialing"
         {
             let globals = self.global().await.map(|g| Globals::from_json(&g)).unwrap_or_default();
@@ -296,12 +307,11 @@ impl ServiceDirectory {
             Some(service) => {
                 // An answered call cannot be sent to a node elsewhere: a rule that wants its
                 // onward call placed from another location does not take it.
-                if let Some((node, _)) = caller {
-                    let mine = self.node_policy(node).await.map(|p| p.node.location).unwrap_or_default();
-                    if self.gateway_placement(&service, &mine).await != Placement::Here {
-                        tracing::info!(%alias, "Virtual Reception: the rule places calls from another location");
-                        return Ok(ReceptionTarget::NotFound);
-                    }
+                if let Some((policy, _)) = &caller
+                    && self.gateway_placement(&service, &policy.node.location).await != Placement::Here
+                {
+                    tracing::info!(%alias, "Virtual Reception: the rule places calls from another location");
+                    return Ok(ReceptionTarget::NotFound);
                 }
                 let globals = self.global().await.map(|g| Globals::from_json(&g)).unwrap_or_default();
                 Ok(ReceptionTarget::Service(service, globals))
@@ -312,16 +322,12 @@ impl ServiceDirectory {
 
     /// The service an alias entered at a Virtual Reception reaches: policy's decision when the
     /// caller's call is known, else the configuration's.
-    async fn reception_service(&self, alias: &str, caller: Option<(&str, &crate::participant::IncomingCall)>) -> Result<Option<Value>, String> {
-        let Some((node, call)) = caller else { return self.lookup(alias).await };
-        let policy = self.node_policy(node).await.unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "cannot read the node's policy profile; local configuration only");
-            NodePolicy::default()
-        });
+    async fn reception_service(&self, alias: &str, caller: Option<&(NodePolicy, &crate::participant::IncomingCall)>) -> Result<Option<Value>, String> {
+        let Some((policy, call)) = caller else { return self.lookup(alias).await };
         let mut info = CallInfo::from_invite(call, policy.node.clone());
         info.local_alias = alias.to_string();
         info.trigger = "two_stage_dialing".into();
-        match policy::decide_service(&policy, &info, policy_timeout(), || self.lookup(alias)).await? {
+        match policy::decide_service(policy, &info, policy_timeout(), || self.lookup(alias)).await? {
             ServiceDecision::Service(s) => Ok(Some(s)),
             ServiceDecision::NotFound | ServiceDecision::Reject | ServiceDecision::Redirect(_) => Ok(None),
         }

@@ -126,17 +126,20 @@ impl GatewayRule {
 
 /// The first rule (by priority, then as listed) that takes the call, and the onward alias.
 pub fn route<'a>(rules: &'a [GatewayRule], alias: &str, uri: &str, incoming: Incoming) -> Option<(&'a GatewayRule, String)> {
+    first_by_priority(rules, |r| r.apply(alias, uri, incoming))
+}
+
+/// The first rule, by priority then as listed, that `takes`, with what it gave.
+fn first_by_priority(rules: &[GatewayRule], takes: impl Fn(&GatewayRule) -> Option<String>) -> Option<(&GatewayRule, String)> {
     let mut ordered: Vec<&GatewayRule> = rules.iter().collect();
     ordered.sort_by_key(|r| r.priority);
-    ordered.into_iter().find_map(|r| r.apply(alias, uri, incoming).map(|to| (r, to)))
+    ordered.into_iter().find_map(|r| takes(r).map(|to| (r, to)))
 }
 
 /// For a dial-out routed by the rules (`routing: routing_rule`): the first rule matching
 /// outgoing calls that takes `destination`, and what it dials instead.
 pub fn route_outgoing<'a>(rules: &'a [GatewayRule], destination: &str) -> Option<(&'a GatewayRule, String)> {
-    let mut ordered: Vec<&GatewayRule> = rules.iter().filter(|r| r.match_outgoing_calls).collect();
-    ordered.sort_by_key(|r| r.priority);
-    ordered.into_iter().find_map(|r| r.rewrite(destination, destination).map(|to| (r, to)))
+    first_by_priority(rules, |r| r.match_outgoing_calls.then(|| r.rewrite(destination, destination)).flatten())
 }
 
 #[cfg(test)]
