@@ -732,7 +732,7 @@ impl ConferenceActor {
     ) -> Result<Uuid, CommandError> {
         use crate::webrtc::{BridgeCodec, BridgeDescription, MediaLeg};
         use convene_pipelines::rtmp::{AUDIO_PT, PushPorts, VIDEO_PT};
-        if !(url.starts_with("rtmp://") || url.starts_with("rtmps://")) {
+        if !crate::dial::is_stream_url(&url) {
             return Err(CommandError::new(400, "destination: an rtmp:// or rtmps:// URL is needed"));
         }
         conference_admission(self.members.len(), self.service.participant_limit, false)

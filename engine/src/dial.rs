@@ -19,6 +19,11 @@ use crate::participant::{DialRequest, Role};
 use crate::gateway_rules::{GatewayRule, route_outgoing};
 use crate::routing::{KeepAlive, ServiceInfo};
 
+/// An RTMP URL: the conference is streamed there rather than called.
+pub fn is_stream_url(destination: &str) -> bool {
+    destination.starts_with("rtmp://") || destination.starts_with("rtmps://")
+}
+
 /// Place a call from a conference.
 #[derive(Message, Debug, Clone)]
 #[rtype(result = "Result<Uuid, CommandError>")]
@@ -53,7 +58,7 @@ impl Dial {
         let streaming = match text("protocol") {
             // The rule that takes the destination says how it is dialled.
             _ if routing_rule => false,
-            "" | "sip" | "auto" => text("destination").starts_with("rtmp://") || text("destination").starts_with("rtmps://"),
+            "" | "sip" | "auto" => is_stream_url(text("destination")),
             "rtmp" => true,
             other => return Err(CommandError::new(400, format!("protocol: {other} dial-out is not supported yet (sip and rtmp are)"))),
         };
@@ -70,7 +75,7 @@ impl Dial {
         if conference.is_none() && alias.is_none() {
             return Err(CommandError::new(400, "conference_alias is required"));
         }
-        if streaming && !(destination.starts_with("rtmp://") || destination.starts_with("rtmps://")) {
+        if streaming && !is_stream_url(destination) {
             return Err(CommandError::new(400, "destination: an rtmp:// or rtmps:// URL is needed for protocol rtmp"));
         }
         Ok(Dial {

@@ -375,11 +375,6 @@ struct DialForm {
     routing: String,
 }
 
-/// An RTMP URL: the conference is streamed there rather than called.
-fn is_stream_url(destination: &str) -> bool {
-    let lower = destination.to_ascii_lowercase();
-    lower.starts_with("rtmp://") || lower.starts_with("rtmps://")
-}
 
 /// The dial-out form on each live conference: `POST /admin/status/conference/dial` with
 /// `conference_id`, `destination` (a SIP address, or an `rtmp://` URL to stream to),
@@ -458,7 +453,7 @@ async fn dial_out(state: &AppState, name: &str, control_url: &str, input: &DialF
         return Ok(Err(dial_error(StatusCode::CONFLICT, "", error)));
     };
     let by_rules = routing == "routing_rule";
-    let stream = !by_rules && is_stream_url(destination);
+    let stream = !by_rules && convene_engine::dial::is_stream_url(destination);
     let mut body = json!({"conference_alias": alias, "destination": destination, "role": role});
     if by_rules {
         // The rule that takes the destination says how it is dialled.
