@@ -312,23 +312,34 @@ pub(crate) fn audio_payloader(spec: &AudioSpec, ssrc: u32, prefix: &str) -> Resu
     Ok(pay)
 }
 
-/// `depay ! [parse !] decoder` for incoming video.
-pub(crate) fn video_decoder(codec: VideoCodecSpec, prefix: &str) -> Result<Vec<gst::Element>, ConferenceError> {
+/// Incoming video: the depayloader (whole encoded frames as the sender delimited them, which
+/// forwarding sends on as they are) and the decoding after it (`[h264parse !] decoder`). H.264
+/// comes out of the depayloader as `avc` access units, SPS and PPS in the caps: in byte-stream
+/// form it ends an access unit at any SPS after a slice, so a sender that repeats SPS/PPS before
+/// each IDR slice has its keyframes cut in two, and two "frames" with one timestamp show as
+/// garbage. The parser is on the decoding side: it would cut them the same way.
+pub(crate) fn video_decoder(
+    codec: VideoCodecSpec,
+    prefix: &str,
+) -> Result<(Vec<gst::Element>, Vec<gst::Element>), ConferenceError> {
     Ok(match codec {
         VideoCodecSpec::Vp8 => {
             let depay = make("rtpvp8depay", &format!("{prefix}-vdepay"))?;
             depay.set_property("request-keyframe", true);
             depay.set_property("wait-for-keyframe", true);
-            let dec = make("vp8dec", &format!("{prefix}-vdec"))?;
-            vec![depay, dec]
+            (vec![depay], vec![make("vp8dec", &format!("{prefix}-vdec"))?])
         }
         VideoCodecSpec::H264(_) => {
             let depay = make("rtph264depay", &format!("{prefix}-vdepay"))?;
             depay.set_property("request-keyframe", true);
             depay.set_property("wait-for-keyframe", true);
+            let caps = make("capsfilter", &format!("{prefix}-vdepaycaps"))?;
+            caps.set_property(
+                "caps",
+                gst::Caps::builder("video/x-h264").field("stream-format", "avc").field("alignment", "au").build(),
+            );
             let parse = make("h264parse", &format!("{prefix}-vparse"))?;
-            let dec = make("avdec_h264", &format!("{prefix}-vdec"))?;
-            vec![depay, parse, dec]
+            (vec![depay, caps], vec![parse, make("avdec_h264", &format!("{prefix}-vdec"))?])
         }
     })
 }

@@ -24,11 +24,50 @@ pub(crate) struct Fanout {
     /// Each target, and whether it still waits for a keyframe.
     targets: Mutex<Vec<(gst_app::AppSrc, bool)>>,
     enabled: AtomicBool,
+    /// With [`Fanout::joining`]: the start of an access unit whose end has not come yet.
+    pending: Option<Mutex<Option<gst::Sample>>>,
+}
+
+/// Joins the pieces of one access unit (same timestamp, the last one marked): `rtph264depay`
+/// ends an access unit early when a sender repeats SPS/PPS before each IDR slice, and a frame
+/// sent on as two frames with one timestamp breaks receivers. Returns what is complete.
+pub(crate) fn join_access_unit(pending: &mut Option<gst::Sample>, sample: gst::Sample) -> Vec<gst::Sample> {
+    let mut done = Vec::new();
+    let Some(buffer) = sample.buffer_owned() else { return done };
+    let marked = buffer.flags().contains(gst::BufferFlags::MARKER);
+    let sample = match pending.take() {
+        Some(p) if p.buffer().map(|b| b.pts()) == Some(buffer.pts()) => {
+            let mut joined = p.buffer_owned().expect("pending samples have buffers");
+            joined.append(buffer);
+            gst::Sample::builder().buffer(&joined).caps_if_some(sample.caps_owned().as_ref()).build()
+        }
+        Some(p) => {
+            done.push(p);
+            sample
+        }
+        None => sample,
+    };
+    if marked {
+        done.push(sample);
+    } else {
+        *pending = Some(sample);
+    }
+    done
 }
 
 impl Fanout {
     /// Makes an `appsink` and the fanout it feeds.
     pub(crate) fn new(name: &str, inspect: Option<Inspect>) -> (gst_app::AppSink, Arc<Fanout>) {
+        Self::build(name, inspect, false)
+    }
+
+    /// Like [`Fanout::new`], for depayloaded H.264: the pieces of one access unit go out as
+    /// one buffer ([`join_access_unit`]).
+    pub(crate) fn joining(name: &str) -> (gst_app::AppSink, Arc<Fanout>) {
+        Self::build(name, None, true)
+    }
+
+    fn build(name: &str, inspect: Option<Inspect>, joining: bool) -> (gst_app::AppSink, Arc<Fanout>) {
         let sink = gst_app::AppSink::builder()
             .name(name)
             .sync(false)
@@ -36,7 +75,11 @@ impl Fanout {
             .max_buffers(4)
             .drop(true)
             .build();
-        let fanout = Arc::new(Fanout { targets: Mutex::new(Vec::new()), enabled: AtomicBool::new(true) });
+        let fanout = Arc::new(Fanout {
+            targets: Mutex::new(Vec::new()),
+            enabled: AtomicBool::new(true),
+            pending: joining.then(|| Mutex::new(None)),
+        });
         let f = Arc::downgrade(&fanout);
         sink.set_callbacks(
             gst_app::AppSinkCallbacks::builder()
@@ -45,25 +88,35 @@ impl Fanout {
                     if let (Some(inspect), Some(buffer)) = (&inspect, sample.buffer()) {
                         inspect(buffer);
                     }
-                    if let Some(f) = f.upgrade()
-                        && f.enabled.load(Ordering::Relaxed)
-                    {
-                        let delta = sample.buffer().is_some_and(|b| b.flags().contains(gst::BufferFlags::DELTA_UNIT));
-                        for (target, waiting) in f.targets.lock().unwrap().iter_mut() {
-                            // A new target of an encoded stream starts at a keyframe.
-                            if *waiting && delta {
-                                continue;
-                            }
-                            *waiting = false;
-                            // A target being torn down answers FLUSHING: not our problem.
-                            let _ = target.push_sample(&sample);
+                    let Some(f) = f.upgrade() else { return Ok(gst::FlowSuccess::Ok) };
+                    if !f.enabled.load(Ordering::Relaxed) {
+                        return Ok(gst::FlowSuccess::Ok);
+                    }
+                    match &f.pending {
+                        Some(pending) => {
+                            let done = join_access_unit(&mut pending.lock().unwrap(), sample);
+                            done.iter().for_each(|s| f.send(s));
                         }
+                        None => f.send(&sample),
                     }
                     Ok(gst::FlowSuccess::Ok)
                 })
                 .build(),
         );
         (sink, fanout)
+    }
+
+    fn send(&self, sample: &gst::Sample) {
+        let delta = sample.buffer().is_some_and(|b| b.flags().contains(gst::BufferFlags::DELTA_UNIT));
+        for (target, waiting) in self.targets.lock().unwrap().iter_mut() {
+            // A new target of an encoded stream starts at a keyframe.
+            if *waiting && delta {
+                continue;
+            }
+            *waiting = false;
+            // A target being torn down answers FLUSHING: not our problem.
+            let _ = target.push_sample(sample);
+        }
     }
 
     /// Stops or resumes forwarding (muting); inspection goes on.
@@ -107,4 +160,51 @@ pub(crate) fn bridge_src(name: &str, max_time: gst::ClockTime) -> gst_app::AppSr
         .build();
     src.set_property("min-latency", 0i64);
     src
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn piece(pts_ms: u64, bytes: &[u8], marker: bool, delta: bool) -> gst::Sample {
+        let mut b = gst::Buffer::from_slice(bytes.to_vec());
+        let m = b.get_mut().unwrap();
+        m.set_pts(gst::ClockTime::from_mseconds(pts_ms));
+        if marker {
+            m.set_flags(gst::BufferFlags::MARKER);
+        }
+        if delta {
+            m.set_flags(gst::BufferFlags::DELTA_UNIT);
+        }
+        gst::Sample::builder().buffer(&b).build()
+    }
+
+    fn bytes(s: &gst::Sample) -> Vec<u8> {
+        s.buffer().unwrap().map_readable().unwrap().to_vec()
+    }
+
+    #[test]
+    fn the_pieces_of_an_access_unit_go_out_as_one() {
+        gst::init().unwrap();
+        let mut pending = None;
+        // An IDR cut in two (no marker on the first piece), then a marked P frame.
+        assert!(join_access_unit(&mut pending, piece(0, b"ab", false, false)).is_empty());
+        let done = join_access_unit(&mut pending, piece(0, b"cd", true, false));
+        assert_eq!(done.len(), 1);
+        assert_eq!(bytes(&done[0]), b"abcd");
+        assert!(!done[0].buffer().unwrap().flags().contains(gst::BufferFlags::DELTA_UNIT), "still a keyframe");
+        let done = join_access_unit(&mut pending, piece(33, b"e", true, true));
+        assert_eq!(done.iter().map(bytes).collect::<Vec<_>>(), vec![b"e".to_vec()]);
+        assert!(pending.is_none());
+    }
+
+    #[test]
+    fn an_unmarked_access_unit_ends_at_the_next_timestamp() {
+        gst::init().unwrap();
+        let mut pending = None;
+        assert!(join_access_unit(&mut pending, piece(0, b"a", false, false)).is_empty());
+        let done = join_access_unit(&mut pending, piece(33, b"b", false, true));
+        assert_eq!(done.iter().map(bytes).collect::<Vec<_>>(), vec![b"a".to_vec()]);
+        assert_eq!(pending.as_ref().map(bytes), Some(b"b".to_vec()));
+    }
 }

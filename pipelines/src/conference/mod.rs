@@ -27,6 +27,7 @@ pub mod codecs;
 pub mod continuity;
 pub mod events;
 mod fanout;
+pub mod forward;
 mod participant;
 pub mod prompt;
 mod screen;
@@ -44,6 +45,7 @@ use gstreamer::prelude::*;
 pub use continuity::{SendState, StreamPosition};
 pub use codecs::{AudioCodec, AudioSpec, H264Params, VideoCodecSpec, VideoSpec};
 pub use events::{EventHandler, MediaEvent};
+pub use forward::{ForwardPlan, audio_forwardable, video_forwardable};
 pub use prompt::Prompt;
 
 use crate::layout::{
@@ -156,7 +158,16 @@ struct Loopback {
     audio_encoder: Option<AudioEncoder>,
 }
 
-type KeyframeRoutes = Arc<Mutex<HashMap<ParticipantId, gst::Element>>>;
+/// Where a viewer's keyframe requests go.
+#[derive(Clone)]
+enum KeyframeRoute {
+    /// The encoder that feeds them.
+    Encoder(gst::Element),
+    /// The depayloader of the participant whose video is forwarded to them (RTCP PLI).
+    Sender(gst::Element),
+}
+
+type KeyframeRoutes = Arc<Mutex<HashMap<ParticipantId, KeyframeRoute>>>;
 
 /// A conference's media pipeline. See the [module documentation](self).
 pub struct ConferenceMedia {
@@ -177,8 +188,10 @@ pub struct ConferenceMedia {
     loopbacks: HashMap<ParticipantId, Loopback>,
     /// Participants shown a screen (PIN entry, waiting) instead of the conference.
     screens: HashMap<ParticipantId, ScreenIsland>,
-    /// Viewer → the encoder element feeding them, for their keyframe requests.
+    /// Viewer → the encoder element (or forwarded sender) feeding them, for their keyframe requests.
     keyframe_routes: KeyframeRoutes,
+    /// Who gets whose encoded streams as they are.
+    forwards: ForwardPlan,
     /// What a receiver's bandwidth estimate (REMB) allows them: (kbps, width, height), at most
     /// their negotiated video; applied at the next [`ConferenceMedia::set_assignments`].
     receive_limits: HashMap<ParticipantId, (u32, u32, u32)>,
@@ -256,6 +269,7 @@ impl ConferenceMedia {
             loopbacks: HashMap::new(),
             screens: HashMap::new(),
             keyframe_routes: Arc::new(Mutex::new(HashMap::new())),
+            forwards: ForwardPlan::default(),
             receive_limits: HashMap::new(),
             next_island: 1,
         })
@@ -343,8 +357,10 @@ impl ConferenceMedia {
         let events = self.events.clone();
         let on_keyframe_request = Arc::new(throttled(Duration::from_millis(300), move |viewer| {
             events(MediaEvent::KeyframeRequested { id: viewer });
-            if let Some(enc) = routes.lock().unwrap().get(&viewer) {
-                force_keyframe(enc);
+            match routes.lock().unwrap().get(&viewer) {
+                Some(KeyframeRoute::Encoder(enc)) => force_keyframe(enc),
+                Some(KeyframeRoute::Sender(depay)) => participant::request_keyframe_upstream(depay),
+                None => {}
             }
         }));
         let mut reserved = self.reserved.remove(&id).unwrap_or_default();
@@ -401,7 +417,7 @@ impl ConferenceMedia {
             enc.out.add(&out);
             self.add_island(&enc.bin)?;
             self.add_island(&pic.bin)?;
-            self.keyframe_routes.lock().unwrap().insert(id, enc.encoder.clone());
+            self.keyframe_routes.lock().unwrap().insert(id, KeyframeRoute::Encoder(enc.encoder.clone()));
             lb.picture = Some(pic);
             lb.encoder = Some(enc);
         }
@@ -444,6 +460,12 @@ impl ConferenceMedia {
         }
         self.reserved.remove(&id);
         self.hide_screen(id);
+        if self.participants.contains_key(&id) {
+            let mut plan = self.forwards.clone();
+            plan.video.retain(|(from, to)| *from != id && *to != id);
+            plan.audio.retain(|(from, to)| *from != id && *to != id);
+            self.set_forwards(&plan);
+        }
         let Some(p) = self.participants.remove(&id) else { return };
         self.keyframe_routes.lock().unwrap().remove(&id);
         for pic in &mut self.pictures {
@@ -461,6 +483,9 @@ impl ConferenceMedia {
         p.video_in.clear();
         if let Some(a) = &p.audio_in {
             a.clear();
+        }
+        for f in p.audio_forward.iter().chain(&p.video_forward) {
+            f.clear();
         }
         self.drop_island(&p.bin);
     }
@@ -485,6 +510,12 @@ impl ConferenceMedia {
         if let Some(out) = &audio_out {
             self.audio_encoders.iter().for_each(|e| e.out.remove(out));
         }
+        if self.forwards.video_to(id).is_some() || self.forwards.audio_to(id).is_some() {
+            let mut plan = self.forwards.clone();
+            plan.video.retain(|(_, to)| *to != id);
+            plan.audio.retain(|(_, to)| *to != id);
+            self.set_forwards(&plan);
+        }
         let fps = self.config.framerate.min(15);
         let mut next = self.next_island;
         let island = ScreenIsland::build(&mut || {
@@ -503,7 +534,7 @@ impl ConferenceMedia {
         }
         if let (Some(enc), Some(out)) = (&island.video_encoder, &video_out) {
             enc.out.add(out);
-            self.keyframe_routes.lock().unwrap().insert(id, enc.encoder.clone());
+            self.keyframe_routes.lock().unwrap().insert(id, KeyframeRoute::Encoder(enc.encoder.clone()));
         }
         if let (Some(enc), Some(out)) = (&island.audio_encoder, &audio_out) {
             enc.out.add(out);
@@ -629,7 +660,7 @@ impl ConferenceMedia {
             });
             for v in &g.viewers {
                 let Some(p) = self.participants.get(v) else { continue };
-                if self.loopbacks.contains_key(v) {
+                if self.loopbacks.contains_key(v) || self.forwards.video_to(*v).is_some() {
                     continue;
                 }
                 let Some(spec) = &p.media.video else { continue };
@@ -710,6 +741,9 @@ impl ConferenceMedia {
         let video_out = |id: &ParticipantId| self.participants.get(id).and_then(|p| p.video_out.clone());
         for (id, p) in &self.participants {
             let Some(out) = &p.video_out else { continue };
+            if self.forwards.video_to(*id).is_some() {
+                continue;
+            }
             for (enc, _, _, viewers) in &chosen {
                 if !viewers.contains(id) {
                     enc.out.remove(out);
@@ -726,7 +760,7 @@ impl ConferenceMedia {
                 if let Some(out) = video_out(v) {
                     joined |= enc.out.add(&out);
                 }
-                routes.insert(*v, enc.encoder.clone());
+                routes.insert(*v, KeyframeRoute::Encoder(enc.encoder.clone()));
             }
             if fresh {
                 self.add_island(&enc.bin)?;
@@ -744,8 +778,12 @@ impl ConferenceMedia {
             self.drop_island(&enc.bin);
         }
         let mut r = self.keyframe_routes.lock().unwrap();
-        r.retain(|id, _| self.loopbacks.contains_key(id) || self.screens.contains_key(id));
+        r.retain(|id, _| {
+            self.loopbacks.contains_key(id) || self.screens.contains_key(id) || self.forwards.video_to(*id).is_some()
+        });
         r.extend(routes);
+        drop(r);
+        self.update_decoding();
         Ok(())
     }
 
@@ -815,7 +853,7 @@ impl ConferenceMedia {
         let mut listeners: BTreeMap<(u64, AudioCodec), Vec<ParticipantId>> = BTreeMap::new();
         for (listener, m) in &plan.listeners {
             let Some(p) = self.participants.get(listener) else { continue };
-            if self.loopbacks.contains_key(listener) {
+            if self.loopbacks.contains_key(listener) || self.forwards.audio_to(*listener).is_some() {
                 continue;
             }
             let Some(spec) = &p.media.audio else { continue };
@@ -851,6 +889,82 @@ impl ConferenceMedia {
         Ok(())
     }
 
+    /// Applies a forwarding plan: each receiver in it gets its sender's encoded stream as it
+    /// arrives (see [`forward`]), from the sender's next keyframe on, and their keyframe requests
+    /// go to the sender. Call it before the encoder and mix plans that leave those receivers out
+    /// (and after those that take a receiver back): a receiver is taken off any conference
+    /// encoder here, and the plans leave forwarded receivers alone, so two streams never
+    /// interleave into one payloader. Decoders whose video nobody sees decoded stop decoding.
+    pub fn set_forwards(&mut self, plan: &ForwardPlan) {
+        let participants = &self.participants;
+        let outs = |to: &ParticipantId, video: bool| {
+            participants.get(to).and_then(|p| if video { p.video_out.clone() } else { p.audio_out.clone() })
+        };
+        let sources = |from: &ParticipantId, video: bool| {
+            participants.get(from).and_then(|p| if video { p.video_forward.clone() } else { p.audio_forward.clone() })
+        };
+        let mut routes = self.keyframe_routes.lock().unwrap();
+        for (video, old, new) in [(true, &self.forwards.video, &plan.video), (false, &self.forwards.audio, &plan.audio)] {
+            for pair @ (from, to) in old {
+                if new.contains(pair) {
+                    continue;
+                }
+                if let (Some(src), Some(out)) = (sources(from, video), outs(to, video)) {
+                    src.remove(&out);
+                }
+                if video {
+                    routes.remove(to);
+                }
+            }
+            for pair @ (from, to) in new {
+                if old.contains(pair) {
+                    continue;
+                }
+                let (Some(src), Some(out)) = (sources(from, video), outs(to, video)) else { continue };
+                // Off the conference's encoders first: one stream per payloader.
+                if video {
+                    self.encoders.iter().for_each(|e| e.out.remove(&out));
+                } else {
+                    self.audio_encoders.iter().for_each(|e| e.out.remove(&out));
+                }
+                src.add(&out);
+                if video && let Some(depay) = participants.get(from).and_then(|p| p.video_depay.clone()) {
+                    participant::request_keyframe_upstream(&depay);
+                    routes.insert(*to, KeyframeRoute::Sender(depay));
+                }
+            }
+        }
+        drop(routes);
+        self.forwards = plan.clone();
+        self.update_decoding();
+    }
+
+    /// The picture size a participant sends (from their stream; `None` before their first
+    /// keyframe, or without video).
+    pub fn received_video_size(&self, id: ParticipantId) -> Option<(u32, u32)> {
+        self.participants.get(&id)?.sent_size.as_ref()?.get()
+    }
+
+    /// Whether a participant's video is decoded (it is not when it is only forwarded).
+    pub fn decodes_video(&self, id: ParticipantId) -> bool {
+        self.participants.get(&id).and_then(|p| p.video_decode.as_ref()).is_some_and(|g| g.is_open())
+    }
+
+    /// Feeds the decoders of the participants whose decoded video is used (anyone not only
+    /// forwarded, anyone shown in a picture or mirrored) and starves the others; a decoder fed
+    /// again gets a keyframe from its sender.
+    fn update_decoding(&self) {
+        for (id, p) in &self.participants {
+            let Some(gate) = &p.video_decode else { continue };
+            let needed = !self.forwards.video.iter().any(|(from, _)| from == id)
+                || self.loopbacks.contains_key(id)
+                || self.pictures.iter().any(|pic| pic.shows(*id));
+            if gate.set_open(needed) {
+                p.request_keyframe();
+            }
+        }
+    }
+
     /// How many pictures, video encoders, mixes and audio encoders run (Test Calls excluded).
     pub fn counts(&self) -> (usize, usize, usize, usize) {
         (self.pictures.len(), self.encoders.len(), self.mixes.len(), self.audio_encoders.len())
@@ -861,8 +975,8 @@ impl Drop for ConferenceMedia {
     fn drop(&mut self) {
         for p in self.participants.values() {
             p.video_in.clear();
-            if let Some(a) = &p.audio_in {
-                a.clear();
+            for f in p.audio_in.iter().chain(&p.audio_forward).chain(&p.video_forward) {
+                f.clear();
             }
         }
         let _ = self.pipeline.set_state(gst::State::Null);

@@ -20,6 +20,7 @@ use gstreamer_video as gst_video;
 use super::codecs::{self, AudioSpec, VideoSpec, make};
 use super::events::{EventHandler, MediaEvent};
 use super::fanout::{Fanout, bridge_src};
+use super::forward::{DecodeGate, SentSize};
 use super::{ConferenceError, LocalPorts, MediaConfig, ParticipantMedia};
 use crate::layout::{AudioLevel, ParticipantId};
 
@@ -152,6 +153,24 @@ fn take_or_bind(
     }
 }
 
+/// A participant's audio, as built.
+struct AudioChains {
+    decoded: Arc<Fanout>,
+    forward: Arc<Fanout>,
+    send: gst_app::AppSrc,
+    depay: gst::Element,
+}
+
+/// A participant's video, as built.
+struct VideoChains {
+    decoded: Arc<Fanout>,
+    forward: Arc<Fanout>,
+    send: gst_app::AppSrc,
+    depay: gst::Element,
+    gate: Arc<DecodeGate>,
+    sent_size: Arc<SentSize>,
+}
+
 /// A participant's island.
 pub(crate) struct ParticipantIsland {
     pub(crate) bin: gst::Bin,
@@ -167,7 +186,15 @@ pub(crate) struct ParticipantIsland {
     pub(crate) audio_out: Option<gst_app::AppSrc>,
     /// Encoded video to send.
     pub(crate) video_out: Option<gst_app::AppSrc>,
-    video_depay: Option<gst::Element>,
+    /// Received audio, depayloaded but not decoded, for forwarded receivers.
+    pub(crate) audio_forward: Option<Arc<Fanout>>,
+    /// Received video, depayloaded but not decoded, for forwarded receivers.
+    pub(crate) video_forward: Option<Arc<Fanout>>,
+    /// Whether received video is decoded (nobody may need it when it is only forwarded).
+    pub(crate) video_decode: Option<Arc<DecodeGate>>,
+    /// The size of the pictures received.
+    pub(crate) sent_size: Option<Arc<SentSize>>,
+    pub(crate) video_depay: Option<gst::Element>,
     /// RTP bytes received and sent, all streams.
     pub(crate) traffic: Arc<Traffic>,
 }
@@ -295,32 +322,38 @@ impl ParticipantIsland {
         let mut audio_in = None;
         let mut audio_out = None;
         let mut adepay = None;
+        let mut audio_forward = None;
         let mut dtmf_pt = None;
         if let Some(a) = &media.audio {
             let (rtp_src, rtcp_src, port) = take_or_bind(reserved.audio.take(), ports, &format!("{p}-a"), a.rtcp_mux)?;
             local.audio_rtp = Some(port);
             local.audio_rtcp = Some(if a.rtcp_mux { port } else { port + 1 });
             dtmf_pt = a.telephone_event_pt.map(|(pt, _)| pt as u32);
-            let (ain, aout, depay) = Self::audio(&bin, &rtpbin, &p, id, a, rtp_src, rtcp_src, config, events)?;
-            audio_in = Some(ain);
-            audio_out = Some(aout);
-            adepay = Some(depay);
+            let chains = Self::audio(&bin, &rtpbin, &p, id, a, rtp_src, rtcp_src, config, events)?;
+            audio_in = Some(chains.decoded);
+            audio_out = Some(chains.send);
+            audio_forward = Some(chains.forward);
+            adepay = Some(chains.depay);
         }
 
         let mut video_out = None;
         let mut vdepay = None;
+        let (mut video_forward, mut video_decode, mut sent_size) = (None, None, None);
         let mut tile = None;
         let video_in = if let Some(v) = &media.video {
             let (rtp_src, rtcp_src, port) = take_or_bind(reserved.video.take(), ports, &format!("{p}-v"), v.rtcp_mux)?;
             local.video_rtp = Some(port);
             local.video_rtcp = Some(if v.rtcp_mux { port } else { port + 1 });
-            let (vin, vout, depay) = Self::video(&bin, &rtpbin, &p, id, v, rtp_src, rtcp_src, on_keyframe_request)?;
+            let chains = Self::video(&bin, &rtpbin, &p, id, v, rtp_src, rtcp_src, on_keyframe_request)?;
             if config.name_overlay {
                 Self::name_overlay(&bin, &p, &media.display_name)?;
             }
-            video_out = Some(vout);
-            vdepay = Some(depay);
-            vin
+            video_out = Some(chains.send);
+            vdepay = Some(chains.depay);
+            video_forward = Some(chains.forward);
+            video_decode = Some(chains.gate);
+            sent_size = Some(chains.sent_size);
+            chains.decoded
         } else {
             let (fanout, src) = Self::name_tile(&bin, &p, &media.display_name)?;
             tile = Some(src);
@@ -396,6 +429,10 @@ impl ParticipantIsland {
             tile,
             audio_out,
             video_out,
+            audio_forward,
+            video_forward,
+            video_decode,
+            sent_size,
             video_depay: vdepay,
             traffic,
         })
@@ -412,7 +449,7 @@ impl ParticipantIsland {
         rtcp_src: Option<gst::Element>,
         config: &MediaConfig,
         events: &EventHandler,
-    ) -> Result<(Arc<Fanout>, gst_app::AppSrc, gst::Element), ConferenceError> {
+    ) -> Result<AudioChains, ConferenceError> {
         let gst_err = |e: gst::glib::BoolError| ConferenceError::Gst(e.to_string());
         bin.add(&rtp_src).map_err(gst_err)?;
         link_pads(&static_pad(&rtp_src, "src")?, &request_pad(rtpbin, "recv_rtp_sink_0")?)?;
@@ -422,8 +459,11 @@ impl ParticipantIsland {
             link_pads(&static_pad(rtcp_src, "src")?, &request_pad(rtpbin, "recv_rtcp_sink_0")?)?;
         }
 
-        // Receive: depay ! dec ! audioconvert ! audioresample ! 48k mono ! appsink
+        // Receive: depay ! tee ! dec ! audioconvert ! audioresample ! 48k mono ! appsink ⇒ mixes
+        //                   tee ! appsink ⇒ forwarded to receivers as it is
         let mut chain = codecs::audio_decoder(spec.codec, p)?;
+        let depay = chain.remove(0);
+        let (encoded, forward) = Self::tap(bin, &depay, &format!("{p}-a"), false)?;
         chain.push(make("audioconvert", &format!("{p}-aconv"))?);
         chain.push(make("audioresample", &format!("{p}-aresample"))?);
         let caps = make("capsfilter", &format!("{p}-acaps"))?;
@@ -435,6 +475,7 @@ impl ParticipantIsland {
         chain.push(sink.upcast());
         bin.add_many(&chain).map_err(gst_err)?;
         link_all(&chain.iter().collect::<Vec<_>>())?;
+        link_pads(&request_pad(&encoded, "src_%u")?, &static_pad(&chain[0], "sink")?)?;
 
         // Send: appsrc ! pay ! rtpbin ! udpsink
         let src = bridge_src(&format!("{p}-asend"), gst::ClockTime::from_mseconds(300));
@@ -448,7 +489,21 @@ impl ParticipantIsland {
         link_pads(&static_pad(&pay, "src")?, &request_pad(rtpbin, "send_rtp_sink_0")?)?;
         link_pads(&static_pad(rtpbin, "send_rtp_src_0")?, &static_pad(&rtp_sink, "sink")?)?;
         link_pads(&request_pad(rtpbin, "send_rtcp_src_0")?, &static_pad(&rtcp_sink, "sink")?)?;
-        Ok((fanout, src, chain[0].clone()))
+        Ok(AudioChains { decoded: fanout, forward, send: src, depay })
+    }
+
+    /// `depay ! tee`, the tee's first branch an `appsink` fanning the encoded frames out to
+    /// forwarded receivers ([`forward`](super::forward)); returns the tee (for the decoder's
+    /// branch) and that fanout.
+    fn tap(bin: &gst::Bin, depay: &gst::Element, prefix: &str, h264: bool) -> Result<(gst::Element, Arc<Fanout>), ConferenceError> {
+        let gst_err = |e: gst::glib::BoolError| ConferenceError::Gst(e.to_string());
+        let tee = make("tee", &format!("{prefix}tee"))?;
+        let name = format!("{prefix}fwd");
+        let (sink, fanout) = if h264 { Fanout::joining(&name) } else { Fanout::new(&name, None) };
+        bin.add_many([depay, &tee, sink.upcast_ref()]).map_err(gst_err)?;
+        link_all(&[depay, &tee])?;
+        link_pads(&request_pad(&tee, "src_%u")?, &static_pad(sink.upcast_ref(), "sink")?)?;
+        Ok((tee, fanout))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -461,7 +516,7 @@ impl ParticipantIsland {
         rtp_src: gst::Element,
         rtcp_src: Option<gst::Element>,
         on_keyframe_request: Arc<dyn Fn(ParticipantId) + Send + Sync>,
-    ) -> Result<(Arc<Fanout>, gst_app::AppSrc, gst::Element), ConferenceError> {
+    ) -> Result<VideoChains, ConferenceError> {
         let gst_err = |e: gst::glib::BoolError| ConferenceError::Gst(e.to_string());
         bin.add(&rtp_src).map_err(gst_err)?;
         link_pads(&static_pad(&rtp_src, "src")?, &request_pad(rtpbin, "recv_rtp_sink_1")?)?;
@@ -471,8 +526,22 @@ impl ParticipantIsland {
             link_pads(&static_pad(rtcp_src, "src")?, &request_pad(rtpbin, "recv_rtcp_sink_1")?)?;
         }
 
-        // Receive: depay ! [parse !] dec ! videoconvert ! I420 ! appsink
-        let mut chain = codecs::video_decoder(spec.codec, p)?;
+        // Receive: depay ! tee ! [parse !] (gate) dec ! videoconvert ! I420 ! appsink ⇒ pictures
+        //                  tee ! appsink ⇒ forwarded to receivers as it is
+        let (receive, dec) = codecs::video_decoder(spec.codec, p)?;
+        let depay = receive[0].clone();
+        let (head, last) = receive.split_at(receive.len() - 1);
+        bin.add_many(head).map_err(gst_err)?;
+        let (encoded, forward) = Self::tap(bin, &last[0], &format!("{p}-v"), matches!(spec.codec, codecs::VideoCodecSpec::H264(_)))?;
+        for pair in receive.windows(2) {
+            pair[0].link(&pair[1]).map_err(gst_err)?;
+        }
+        // The decoder's input caps say the picture size (VP8 from the depayloader, H.264 from
+        // the parser); caps pass a closed gate.
+        let dec_sink = static_pad(dec.last().expect("a decoder"), "sink")?;
+        let sent_size = SentSize::watch(&dec_sink);
+        let gate = DecodeGate::install(&dec_sink);
+        let mut chain = dec;
         chain.push(make("videoconvert", &format!("{p}-vconv"))?);
         let caps = make("capsfilter", &format!("{p}-vcaps"))?;
         caps.set_property("caps", gst::Caps::builder("video/x-raw").field("format", "I420").build());
@@ -481,6 +550,7 @@ impl ParticipantIsland {
         chain.push(sink.upcast());
         bin.add_many(&chain).map_err(gst_err)?;
         link_all(&chain.iter().collect::<Vec<_>>())?;
+        link_pads(&request_pad(&encoded, "src_%u")?, &static_pad(&chain[0], "sink")?)?;
 
         // Send: appsrc ! pay ! rtpbin ! udpsink
         let src = bridge_src(&format!("{p}-vsend"), gst::ClockTime::from_mseconds(500));
@@ -506,7 +576,7 @@ impl ParticipantIsland {
             }
             gst::PadProbeReturn::Ok
         });
-        Ok((fanout, src, chain[0].clone()))
+        Ok(VideoChains { decoded: fanout, forward, send: src, depay, gate, sent_size })
     }
 
     /// A call moved here from another conference: its outgoing streams go on where they

@@ -153,6 +153,11 @@ impl Picture {
         self.assignment = Some(assignment.clone());
     }
 
+    /// Whether a pane shows `id`.
+    pub(crate) fn shows(&self, id: ParticipantId) -> bool {
+        self.panes.iter().any(|s| s.showing == Some(id))
+    }
+
     /// Blanks every pane showing `id` (they left).
     pub(crate) fn forget(&mut self, id: ParticipantId) {
         for slot in self.panes.iter_mut().filter(|s| s.showing == Some(id)) {

@@ -1,0 +1,269 @@
+//! Forwarding: a receiver gets another participant's encoded stream as it arrived, with no decode,
+//! composite, mix or encode in between. This is what makes a two-party call whose sides share a
+//! codec (a Distributed Gateway call between two VP8 endpoints, say) cost little more than moving
+//! its packets: the sender's depayloaded frames are fanned straight into the receiver's payloader.
+//!
+//! ```text
+//! sender:   rtpbin ─► depay ─► tee ─► [h264parse ─►] (gate) decoder ─► … ⇒ pictures / mixes
+//!                               └─► appsink ⇒ receivers' send appsrc ─► pay ─► rtpbin
+//! ```
+//!
+//! Whether a stream may be forwarded is decided here by pure functions ([`video_forwardable`],
+//! [`audio_forwardable`]); the engine asks them and applies a [`ForwardPlan`]. A forwarded
+//! receiver's keyframe requests go to the sender (RTCP PLI) instead of to an encoder, and a
+//! sender nobody sees decoded has its decoder fed nothing ([`DecodeGate`]), which is where the
+//! CPU is saved.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+
+use super::codecs::{AudioSpec, VideoCodecSpec, VideoSpec};
+use crate::layout::ParticipantId;
+
+/// Who gets whose encoded streams as they are: `(from, to)` pairs, per medium. A receiver
+/// appears at most once per medium and must not also be a viewer (video) or a listener (audio)
+/// in the conference's plans.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ForwardPlan {
+    /// Video `(sender, receiver)`.
+    pub video: Vec<(ParticipantId, ParticipantId)>,
+    /// Audio `(sender, receiver)`.
+    pub audio: Vec<(ParticipantId, ParticipantId)>,
+}
+
+impl ForwardPlan {
+    /// The sender whose video `receiver` gets forwarded, if any.
+    pub fn video_to(&self, receiver: ParticipantId) -> Option<ParticipantId> {
+        self.video.iter().find(|(_, to)| *to == receiver).map(|(from, _)| *from)
+    }
+
+    /// The sender whose audio `receiver` gets forwarded, if any.
+    pub fn audio_to(&self, receiver: ParticipantId) -> Option<ParticipantId> {
+        self.audio.iter().find(|(_, to)| *to == receiver).map(|(from, _)| *from)
+    }
+}
+
+/// Macroblocks (16×16) in a picture.
+fn macroblocks((w, h): (u32, u32)) -> u32 {
+    w.div_ceil(16) * h.div_ceil(16)
+}
+
+/// Whether `receiver` can be sent `sender`'s video as it is: the same codec (for H.264, a
+/// receiver that takes fragmented NAL units and a profile its decoder has: constrained
+/// baseline, profile 0x42, decodes on every profile's decoder), and the picture the sender
+/// sends now (`sent`, from the stream itself) no larger than the one the receiver is sent when
+/// transcoding (`room`: what its level, `max-fs`, bandwidth and the node's maximum allow).
+/// Sending a picture larger than the negotiated level is how room systems show black, so an
+/// unknown size (no keyframe yet) is never forwarded.
+pub fn video_forwardable(sender: &VideoSpec, receiver: &VideoSpec, sent: Option<(u32, u32)>, room: (u32, u32)) -> bool {
+    match (sender.codec, receiver.codec) {
+        (VideoCodecSpec::Vp8, VideoCodecSpec::Vp8) => {}
+        (VideoCodecSpec::H264(s), VideoCodecSpec::H264(r)) => {
+            // packetization-mode=0 wants every NAL unit in one packet: only an encoder told so
+            // (ours) can promise that.
+            if r.packetization_mode == 0 {
+                return false;
+            }
+            let (sp, rp) = (s.profile_level_id >> 16, r.profile_level_id >> 16);
+            if sp != rp && sp != 0x42 {
+                return false;
+            }
+        }
+        _ => return false,
+    }
+    let Some(sent) = sent else { return false };
+    macroblocks(sent) <= macroblocks(room) && sent.0.max(sent.1) <= room.0.max(room.1)
+}
+
+/// Whether `receiver` can be sent `sender`'s audio as it is: the same codec at the same clock.
+pub fn audio_forwardable(sender: &AudioSpec, receiver: &AudioSpec) -> bool {
+    sender.codec == receiver.codec && sender.clock_rate == receiver.clock_rate
+}
+
+/// Lets a decoder be fed or starved without unlinking anything: a probe on its sink pad drops
+/// every buffer while closed, and after reopening drops delta frames until a keyframe (a decoder
+/// started on a delta frame shows garbage or errors out).
+pub(crate) struct DecodeGate {
+    open: AtomicBool,
+    waiting: AtomicBool,
+}
+
+impl DecodeGate {
+    /// An open gate on `pad` (a decoder's sink pad).
+    pub(crate) fn install(pad: &gst::Pad) -> Arc<DecodeGate> {
+        let gate = Arc::new(DecodeGate { open: AtomicBool::new(true), waiting: AtomicBool::new(false) });
+        let g = Arc::downgrade(&gate);
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            let Some(g) = g.upgrade() else { return gst::PadProbeReturn::Ok };
+            // `Handled`: the probe has the buffer and lets it go (`Drop` would have GStreamer
+            // unref it a second time through the bindings).
+            if !g.open.load(Ordering::Acquire) {
+                return gst::PadProbeReturn::Handled;
+            }
+            if g.waiting.load(Ordering::Acquire) {
+                let delta = matches!(&info.data, Some(gst::PadProbeData::Buffer(b)) if b.flags().contains(gst::BufferFlags::DELTA_UNIT));
+                if delta {
+                    return gst::PadProbeReturn::Handled;
+                }
+                g.waiting.store(false, Ordering::Release);
+            }
+            gst::PadProbeReturn::Ok
+        });
+        gate
+    }
+
+    /// Opens or closes the gate; returns whether it was closed and is now open (the sender
+    /// should then be asked for a keyframe).
+    pub(crate) fn set_open(&self, open: bool) -> bool {
+        if open {
+            if self.open.load(Ordering::Acquire) {
+                return false;
+            }
+            self.waiting.store(true, Ordering::Release);
+            self.open.store(true, Ordering::Release);
+            true
+        } else {
+            self.open.store(false, Ordering::Release);
+            false
+        }
+    }
+
+    /// Whether the decoder is fed.
+    pub(crate) fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+}
+
+/// The size of the pictures a sender sends, from the caps of its depayloaded stream.
+#[derive(Default)]
+pub(crate) struct SentSize(Mutex<Option<(u32, u32)>>);
+
+impl SentSize {
+    /// Keeps `size` up to date from the caps events through `pad`.
+    pub(crate) fn watch(pad: &gst::Pad) -> Arc<SentSize> {
+        let size = Arc::new(SentSize::default());
+        let s = Arc::downgrade(&size);
+        pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            if let (Some(gst::PadProbeData::Event(ev)), Some(s)) = (&info.data, s.upgrade())
+                && let gst::EventView::Caps(c) = ev.view()
+                && let Some(st) = c.caps().structure(0)
+                && let (Ok(w), Ok(h)) = (st.get::<i32>("width"), st.get::<i32>("height"))
+            {
+                *s.0.lock().unwrap() = Some((w.max(0) as u32, h.max(0) as u32));
+            }
+            gst::PadProbeReturn::Ok
+        });
+        size
+    }
+
+    pub(crate) fn get(&self) -> Option<(u32, u32)> {
+        *self.0.lock().unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conference::codecs::{AudioCodec, H264Params};
+    use std::net::SocketAddr;
+
+    fn video(codec: VideoCodecSpec) -> VideoSpec {
+        let remote: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        VideoSpec::new(codec, 96, remote, 640, 360, 1000)
+    }
+
+    fn h264(mode: u8, pli: u32) -> VideoCodecSpec {
+        VideoCodecSpec::H264(H264Params { packetization_mode: mode, profile_level_id: pli })
+    }
+
+    #[test]
+    fn same_codec_and_a_picture_that_fits_is_forwarded() {
+        let vp8 = video(VideoCodecSpec::Vp8);
+        assert!(video_forwardable(&vp8, &vp8, Some((640, 360)), (640, 360)));
+        assert!(video_forwardable(&vp8, &vp8, Some((320, 180)), (1280, 720)));
+        // Portrait fits when its macroblocks and longest side do.
+        assert!(video_forwardable(&vp8, &vp8, Some((360, 640)), (640, 360)));
+        let a = video(h264(1, 0x42e01f));
+        let b = video(h264(1, 0x42e01e));
+        assert!(video_forwardable(&a, &b, Some((640, 360)), (640, 360)));
+        // Constrained baseline decodes on a High profile decoder.
+        assert!(video_forwardable(&a, &video(h264(1, 0x640c1f)), Some((640, 360)), (640, 360)));
+    }
+
+    #[test]
+    fn other_codecs_profiles_or_modes_are_transcoded() {
+        let vp8 = video(VideoCodecSpec::Vp8);
+        let cb = video(h264(1, 0x42e01f));
+        assert!(!video_forwardable(&vp8, &cb, Some((320, 180)), (640, 360)));
+        assert!(!video_forwardable(&cb, &vp8, Some((320, 180)), (640, 360)));
+        // A mode-0 receiver needs NAL units that fit a packet.
+        assert!(!video_forwardable(&cb, &video(h264(0, 0x42e01f)), Some((320, 180)), (640, 360)));
+        // High profile to a baseline-only decoder.
+        assert!(!video_forwardable(&video(h264(1, 0x640c1f)), &cb, Some((320, 180)), (640, 360)));
+    }
+
+    #[test]
+    fn a_picture_larger_than_the_receiver_takes_or_unknown_is_transcoded() {
+        let vp8 = video(VideoCodecSpec::Vp8);
+        assert!(!video_forwardable(&vp8, &vp8, Some((1280, 720)), (640, 360)));
+        assert!(!video_forwardable(&vp8, &vp8, Some((640, 480)), (640, 360)), "more macroblocks");
+        assert!(!video_forwardable(&vp8, &vp8, Some((1024, 96)), (640, 360)), "longer side");
+        assert!(!video_forwardable(&vp8, &vp8, None, (1280, 720)));
+    }
+
+    #[test]
+    fn audio_is_forwarded_only_in_the_same_codec() {
+        let at: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let opus = AudioSpec::new(AudioCodec::Opus, 111, at);
+        let pcmu = AudioSpec::new(AudioCodec::Pcmu, 0, at);
+        assert!(audio_forwardable(&opus, &AudioSpec::new(AudioCodec::Opus, 96, at)));
+        assert!(audio_forwardable(&pcmu, &pcmu));
+        assert!(!audio_forwardable(&opus, &pcmu));
+        assert!(!audio_forwardable(&AudioSpec::new(AudioCodec::Pcma, 8, at), &pcmu));
+    }
+
+    #[test]
+    fn a_closed_gate_drops_everything_and_a_reopened_one_starts_at_a_keyframe() {
+        gst::init().unwrap();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let g = got.clone();
+        let sink = gst::Pad::builder(gst::PadDirection::Sink)
+            .chain_function(move |_, _, b: gst::Buffer| {
+                g.lock().unwrap().push(b.pts().unwrap().mseconds());
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build();
+        let src = gst::Pad::builder(gst::PadDirection::Src).build();
+        src.link(&sink).unwrap();
+        src.set_active(true).unwrap();
+        sink.set_active(true).unwrap();
+        src.push_event(gst::event::StreamStart::new("s"));
+        src.push_event(gst::event::Caps::new(&gst::Caps::new_empty_simple("video/x-vp8")));
+        src.push_event(gst::event::Segment::new(&gst::FormattedSegment::<gst::ClockTime>::new()));
+        let push = |ms: u64, key: bool| {
+            let mut b = gst::Buffer::new();
+            let m = b.get_mut().unwrap();
+            m.set_pts(gst::ClockTime::from_mseconds(ms));
+            if !key {
+                m.set_flags(gst::BufferFlags::DELTA_UNIT);
+            }
+            let _ = src.push(b);
+        };
+        let gate = DecodeGate::install(&sink);
+        assert!(gate.is_open());
+        assert!(!gate.set_open(true), "already open");
+        push(1, false);
+        assert!(!gate.set_open(false));
+        push(2, true);
+        push(3, false);
+        assert!(gate.set_open(true), "reopened: ask for a keyframe");
+        assert!(!gate.set_open(true));
+        push(4, false);
+        push(5, true);
+        push(6, false);
+        assert_eq!(*got.lock().unwrap(), vec![1, 5, 6]);
+    }
+}

@@ -1,0 +1,126 @@
+//! Forwarding through the real pipeline: two parties whose encoded streams are sent on to each
+//! other as they are (no decode, picture or encode), then the same call transcoded again.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use convene_pipelines::conference::*;
+use convene_pipelines::layout::*;
+
+const A: ParticipantId = ParticipantId(1);
+const B: ParticipantId = ParticipantId(2);
+
+fn both_ways() -> Vec<(ParticipantId, ParticipantId)> {
+    vec![(A, B), (B, A)]
+}
+
+/// The last frame of `rx` is mostly `colour`.
+fn sees(rx: &VideoReceiver, colour: u32) -> Result<(), String> {
+    let frames = rx.frames.lock().unwrap();
+    let px = frames.pixel(W / 2, H / 2).ok_or("no frame yet")?;
+    if near(px, rgb(colour)) {
+        Ok(())
+    } else {
+        let (w, h, ..) = frames.last.as_ref().unwrap();
+        Err(format!("centre is {px:?}, want {:?} ({} frames, {w}x{h})", rgb(colour), frames.count))
+    }
+}
+
+fn forwarded_video_both_ways_then_transcoded(first_port: u16, codec: VideoCodecSpec) {
+    init();
+    let mut media = ConferenceMedia::new(config(first_port)).unwrap();
+    let (ra, rb) = (free_port(), free_port());
+    let (rx_a, rx_b) = (receive_video(ra, codec, 96), receive_video(rb, codec, 96));
+    let pa = media.add_participant(A, video_only(codec, ra)).unwrap();
+    let pb = media.add_participant(B, video_only(codec, rb)).unwrap();
+    let _tx_a = send_colour(RED, codec, 96, pa.video_rtp.unwrap());
+    let _tx_b = send_colour(BLUE, codec, 96, pb.video_rtp.unwrap());
+
+    media.set_forwards(&ForwardPlan { video: both_ways(), audio: vec![] });
+    let took = eventually(Duration::from_secs(8), || {
+        sees(&rx_a, BLUE).map_err(|e| format!("A: {e}"))?;
+        sees(&rx_b, RED).map_err(|e| format!("B: {e}"))
+    })
+    .unwrap();
+    eprintln!("{codec:?} forwarded both ways within {took:?}");
+    assert_eq!(media.counts(), (0, 0, 0, 0), "no picture, encoder, mix or audio encoder runs");
+    assert!(!media.decodes_video(A) && !media.decodes_video(B), "nobody's video is decoded");
+    assert_eq!(media.received_video_size(A), Some((W, H)), "the size comes from the stream");
+    // What arrives is the sender's own picture, full size (no layout around it).
+    let full = rx_b.frames.lock().unwrap().count_near(rgb(RED));
+    assert!(full >= (W / 4 * H / 4) as usize * 9 / 10, "{full} red samples of {}", W / 4 * H / 4);
+
+    // Back to transcoding (1:0 each way): the decoders run again and each sees the other.
+    media.set_forwards(&ForwardPlan::default());
+    let plan = media.plan(Layout::OneMainZeroPips, &people(&[1, 2]), &AssignOptions::default());
+    media.set_assignments(&plan).unwrap();
+    assert!(media.decodes_video(A) && media.decodes_video(B));
+    assert_eq!(media.counts().1, 2, "an encoder each");
+    let before = (rx_a.frames.lock().unwrap().count, rx_b.frames.lock().unwrap().count);
+    eventually(Duration::from_secs(8), || {
+        let after = (rx_a.frames.lock().unwrap().count, rx_b.frames.lock().unwrap().count);
+        if after.0 < before.0 + 15 || after.1 < before.1 + 15 {
+            return Err(format!("frames {before:?} → {after:?}"));
+        }
+        sees(&rx_a, BLUE).map_err(|e| format!("A: {e}"))?;
+        sees(&rx_b, RED).map_err(|e| format!("B: {e}"))
+    })
+    .unwrap();
+    // And forwarded again: the encoders are no longer fed, the senders' keyframes start it.
+    media.set_forwards(&ForwardPlan { video: vec![(A, B)], audio: vec![] });
+    let only_a = ViewerFeed {
+        viewer: A,
+        assignment: assign(Layout::OneMainZeroPips, &people(&[1, 2]), A, &AssignOptions::default()),
+        tier: media.tier_for(A).unwrap(),
+    };
+    let plan = EncoderPlan::build([only_a]);
+    media.set_assignments(&plan).unwrap();
+    assert!(media.decodes_video(B), "B is shown to A");
+    assert!(!media.decodes_video(A), "A is only forwarded");
+    assert_eq!(media.counts().1, 1);
+    eventually(Duration::from_secs(8), || {
+        sees(&rx_a, BLUE).map_err(|e| format!("A: {e}"))?;
+        sees(&rx_b, RED).map_err(|e| format!("B: {e}"))
+    })
+    .unwrap();
+}
+
+#[test]
+fn vp8_is_forwarded_both_ways_and_can_go_back_to_transcoding() {
+    forwarded_video_both_ways_then_transcoded(44_600, VideoCodecSpec::Vp8);
+}
+
+#[test]
+fn h264_is_forwarded_both_ways_and_can_go_back_to_transcoding() {
+    forwarded_video_both_ways_then_transcoded(44_800, VideoCodecSpec::H264(H264Params::default()));
+}
+
+#[test]
+fn audio_is_forwarded_in_its_own_codec() {
+    init();
+    for (first_port, codec, pt) in [(45_000, AudioCodec::Opus, 111), (45_200, AudioCodec::Pcmu, 0)] {
+        let mut media = ConferenceMedia::new(config(first_port)).unwrap();
+        let (ra, rb) = (free_port(), free_port());
+        let (rx_a, rx_b) = (receive_audio(ra, codec, pt), receive_audio(rb, codec, pt));
+        let pa = media.add_participant(A, audio_only(codec, pt, ra)).unwrap();
+        let pb = media.add_participant(B, audio_only(codec, pt, rb)).unwrap();
+        let _tx_a = send_tone(440, codec, pt, pa.audio_rtp.unwrap());
+        let _tx_b = send_tone(1000, codec, pt, pb.audio_rtp.unwrap());
+        media.set_forwards(&ForwardPlan { video: vec![], audio: both_ways() });
+        let took = eventually(Duration::from_secs(8), || {
+            for (who, rx, hear, not) in [("A", &rx_a, 1000.0, 440.0), ("B", &rx_b, 440.0, 1000.0)] {
+                let s = tail(&rx.samples, 9600);
+                let (h, n) = (tone_amplitude(&s, hear), tone_amplitude(&s, not));
+                if s.len() < 9600 || h < 0.1 || n > 0.02 {
+                    return Err(format!("{who}: {hear} Hz at {h:.3}, {not} Hz at {n:.3}"));
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+        eprintln!("{codec:?} forwarded both ways within {took:?}");
+        assert_eq!(media.counts(), (0, 0, 0, 0));
+    }
+}
