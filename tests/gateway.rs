@@ -17,6 +17,71 @@ use serde_json::{Value, json};
 
 const PW: &str = "gateway-test-password-1";
 
+/// Each leg's video stream in the Status API (by call direction), once both say what size they
+/// receive and send.
+fn video_streams(http: &Client, base: &str) -> Vec<(String, Value)> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let v: Value = http.get(format!("{base}/api/admin/status/v1/participant/")).basic_auth("admin", Some(PW)).send().unwrap().json().unwrap();
+        let legs: Vec<(String, Value)> = v["objects"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| {
+                let video = p["media_streams"].as_array()?.iter().find(|s| s["type"] == "video")?.clone();
+                Some((p["call_direction"].as_str()?.to_string(), video))
+            })
+            .collect();
+        if legs.len() == 2 && legs.iter().all(|(_, s)| s["rx_resolution"].is_string() && s["tx_resolution"].is_string()) {
+            return legs;
+        }
+        assert!(Instant::now() < deadline, "both legs' video sizes in the Status API: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A gateway call whose two sides share their codecs (Opus + VP8) is forwarded, not transcoded:
+/// each side is sent the other's own 320x240 picture (a transcoded one is drawn at a 16:9
+/// size), and media flows both ways; the far end hanging up ends the caller's call.
+#[test]
+fn a_gateway_call_in_one_codec_is_forwarded_not_transcoded() {
+    let dir = tempfile::tempdir().unwrap();
+    let sip = format!("127.0.0.1:{}", free_port());
+    let mut up = Convene::start("up", &dir.path().join("data"), &[("CONVENE_SIP", &sip), ("CONVENE_ADMIN_PASSWORD", PW)]);
+    up.wait_listening();
+    let http = Client::new();
+    let mut bob = Baresip::start("bob", "opus/48000/2", "VP8");
+    let r = http
+        .post(format!("{}/api/admin/configuration/v1/gateway_routing_rule/", up.base))
+        .basic_auth("admin", Some(PW))
+        .json(&json!({"name": "to bob", "priority": 10, "match_string": r"bob@.*", "replace_string": format!("sip:bob@127.0.0.1:{}", bob.sip_port)}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let mut alice = Baresip::start("alice", "opus/48000/2", "VP8");
+    alice.dial(&format!("sip:bob@{sip}"));
+    bob.wait(20, "CALL_ESTABLISHED", None);
+    alice.wait(20, "CALL_ESTABLISHED", None);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let legs = video_streams(&http, &up.base);
+        if legs.iter().all(|(_, v)| v["tx_resolution"] == "320x240" && v["rx_resolution"] == "320x240") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "both legs forwarded the other's 320x240: {legs:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Media keeps flowing both ways once forwarded.
+    for who in [&mut alice, &mut bob] {
+        for (stream, more) in [("video", 30), ("audio", 50)] {
+            let now = who.wait_media_from_node(20, stream, 1);
+            assert!(who.wait_media_from_node(20, stream, now + more) >= now + more, "{}", who.log_tail());
+        }
+    }
+    bob.hangup();
+    alice.wait(20, "CALL_CLOSED", None);
+}
+
 #[test]
 fn a_sip_call_is_routed_by_rule_to_another_sip_endpoint_with_transcoding() {
     let dir = tempfile::tempdir().unwrap();
@@ -73,6 +138,13 @@ fn a_sip_call_is_routed_by_rule_to_another_sip_endpoint_with_transcoding() {
     let outbound = streams.iter().find(|(d, _)| d == "out").expect("the far end's leg");
     assert!(inbound.1.contains("PCMU") && inbound.1.contains("H264"), "{inbound:?}");
     assert!(outbound.1.to_lowercase().contains("opus") && outbound.1.contains("VP8"), "{outbound:?}");
+
+    // Transcoded: each side is sent a picture the node drew at its own size (a 16:9 tier), not
+    // the other's 320x240.
+    for (leg, video) in video_streams(&http, &up.base) {
+        assert_ne!(video["tx_resolution"], "320x240", "{leg}: {video}");
+        assert_eq!(video["rx_resolution"], "320x240", "{leg}: {video}");
+    }
 
     // DTMF passes through: keys pressed on the caller's side reach the far end (as SIP INFO).
     alice.send_digits("42#");

@@ -450,7 +450,9 @@ impl ConferenceActor {
             streams.push(json!({"type": "audio", "codec": c}));
         }
         if let Some(c) = &s.video_codec {
-            streams.push(json!({"type": "video", "codec": c}));
+            let size = |s: Option<(u32, u32)>| s.map(|(w, h)| format!("{w}x{h}"));
+            let (rx, tx) = self.media.video_resolutions(s.id);
+            streams.push(json!({"type": "video", "codec": c, "rx_resolution": size(rx), "tx_resolution": size(tx)}));
         }
         json!({
             "id": s.id.to_string(),

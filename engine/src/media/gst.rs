@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use actix::Recipient;
-use convene_pipelines::conference::{ConferenceMedia, LocalPorts, MediaConfig, MediaEvent, ParticipantMedia};
+use convene_pipelines::conference::{ConferenceMedia, ForwardPlan, LocalPorts, MediaConfig, MediaEvent, ParticipantMedia};
 use convene_pipelines::layout::{
     AssignOptions, AudioLevel, EncoderPlan, GuestsCanSeeGuests, Layout, MixConfig, MixPlan, MixSelector, Participant,
     ParticipantId, Role, Service, SpeakerConfig, SpeakerTracker, ViewerFeed, assign, plan_mix,
@@ -93,11 +93,18 @@ pub struct GstMedia {
     guest_layout: Layout,
     options: AssignOptions,
     loopback: bool,
+    /// A Distributed Gateway call: streams in a shared codec are forwarded ([`super::forwarding`]).
+    gateway: bool,
+    applied_forwards: ForwardPlan,
     applied_video: Option<EncoderPlan>,
     applied_audio: Option<MixPlan>,
     /// Byte counters at the last rate measurement, and when it was.
     traffic: HashMap<ParticipantId, (u64, u64)>,
     rates: HashMap<ParticipantId, (u32, u32)>,
+    /// Video bytes received at the last measurement, and the video bitrate received (kbit/s,
+    /// smoothed over a few seconds: keyframes come in bursts), for forwarding.
+    video_traffic: HashMap<ParticipantId, u64>,
+    video_kbps: HashMap<ParticipantId, f64>,
     measured: Instant,
 }
 
@@ -135,10 +142,14 @@ impl GstMedia {
             guest_layout,
             options: AssignOptions { service: service_rules, ..AssignOptions::default() },
             loopback: service.service_type == "test_call",
+            gateway: service.service_type == "gateway",
+            applied_forwards: ForwardPlan::default(),
             applied_video: None,
             applied_audio: None,
             traffic: HashMap::new(),
             rates: HashMap::new(),
+            video_traffic: HashMap::new(),
+            video_kbps: HashMap::new(),
             measured: Instant::now(),
         }
     }
@@ -259,6 +270,35 @@ impl GstMedia {
                 Some(ViewerFeed { viewer: *id, assignment, tier: media.tier_for(*id)? })
             }));
         }
+        // A gateway call forwards what it need not transcode; those receivers leave the plans.
+        // Forwards change first: a receiver taken back is then free for the plans below.
+        let forwards = if self.gateway && !self.members.values().any(|m| m.tracked && m.state.presentation) {
+            let sides: Vec<super::forwarding::Side<'_>> = order
+                .iter()
+                .filter_map(|p| {
+                    let m = self.members.get(&p.id)?;
+                    Some(super::forwarding::Side {
+                        id: p.id,
+                        media: m.media.as_ref()?,
+                        audio_muted: p.audio_muted,
+                        video_muted: p.video_muted,
+                        sends: media.received_video_size(p.id),
+                        room: media.forward_room(p.id),
+                        sends_kbps: self.video_kbps.get(&p.id).map(|k| k.round() as u32),
+                        takes_kbps: media.tier_for(p.id).map(|t| t.bitrate_kbps),
+                    })
+                })
+                .collect();
+            super::forwarding::plan(&sides, &self.applied_forwards)
+        } else {
+            ForwardPlan::default()
+        };
+        if forwards != self.applied_forwards {
+            tracing::debug!(video = ?forwards.video, audio = ?forwards.audio, "forwarding");
+            media.set_forwards(&forwards);
+            self.applied_forwards = forwards;
+        }
+        feeds.retain(|f| self.applied_forwards.video_to(f.viewer).is_none());
         let video = EncoderPlan::build(feeds);
         if self.applied_video.as_ref() != Some(&video) {
             match media.set_assignments(&video) {
@@ -268,7 +308,11 @@ impl GstMedia {
         }
         // Streams listen (to everyone) and say nothing.
         let listeners: Vec<Participant> = order.iter().chain(&streams).copied().collect();
-        let audio = if self.loopback { MixPlan::default() } else { plan_mix(&listeners, self.selector.speakers()) };
+        let audio = if self.loopback {
+            MixPlan::default()
+        } else {
+            plan_mix(&listeners, self.selector.speakers()).without_listeners(|id| self.applied_forwards.audio_to(id).is_some())
+        };
         if self.applied_audio.as_ref() != Some(&audio) {
             match media.set_mix(&audio) {
                 Ok(()) => self.applied_audio = Some(audio),
@@ -305,7 +349,16 @@ impl GstMedia {
             let Some((rx, tx)) = media.traffic(*id) else { continue };
             let (prx, ptx) = self.traffic.insert(*id, (rx, tx)).unwrap_or((rx, tx));
             self.rates.insert(*id, (kbps(rx.saturating_sub(prx)), kbps(tx.saturating_sub(ptx))));
+            if let Some(video) = media.video_received(*id)
+                && let Some(before) = self.video_traffic.insert(*id, video)
+            {
+                let now = f64::from(kbps(video.saturating_sub(before)));
+                let smoothed = self.video_kbps.entry(*id).or_insert(now);
+                *smoothed = 0.7 * *smoothed + 0.3 * now;
+            }
         }
+        self.video_traffic.retain(|id, _| self.members.contains_key(id));
+        self.video_kbps.retain(|id, _| self.members.contains_key(id));
         self.traffic.retain(|id, _| self.members.contains_key(id));
         self.rates.retain(|id, _| self.members.contains_key(id));
     }
@@ -515,6 +568,17 @@ impl MediaHandle for GstMedia {
 
     fn bitrates(&self, participant: Uuid) -> Option<(u32, u32)> {
         self.ids.get(&participant).and_then(|id| self.rates.get(id)).copied()
+    }
+
+    fn video_resolutions(&self, participant: Uuid) -> (Option<(u32, u32)>, Option<(u32, u32)>) {
+        let (Some(id), Some(media)) = (self.ids.get(&participant), self.media.as_ref()) else { return (None, None) };
+        let sent = match self.applied_forwards.video_to(*id) {
+            Some(from) => media.received_video_size(from),
+            None => self.applied_video.as_ref().and_then(|plan| {
+                plan.encoders.iter().find(|g| g.viewers.contains(id)).map(|g| (g.tier.width, g.tier.height))
+            }),
+        };
+        (media.received_video_size(*id), sent)
     }
 
     fn set_receive_bandwidth(&mut self, participant: Uuid, bps: u64) {

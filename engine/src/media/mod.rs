@@ -13,6 +13,7 @@
 //! SDP is truthful (actor tests, and nodes whose GStreamer is not installed).
 
 pub mod bandwidth;
+mod forwarding;
 pub mod gst;
 pub mod translate;
 
@@ -175,6 +176,11 @@ pub trait MediaHandle: Send {
     /// Each participant's measured RTP bitrates, kbit/s: (received, sent).
     fn bitrates(&self, _participant: Uuid) -> Option<(u32, u32)> {
         None
+    }
+    /// The picture sizes of a participant's video: (received, sent), each once known. A
+    /// forwarded stream is sent at the size its sender sends.
+    fn video_resolutions(&self, _participant: Uuid) -> (Option<(u32, u32)>, Option<(u32, u32)>) {
+        (None, None)
     }
     /// The layout Guests see.
     fn guest_layout(&self) -> Layout {

@@ -88,6 +88,7 @@ fn video_spec(s: &NegotiatedStream, max: (u32, u32), max_kbps: u32) -> Option<Vi
     };
     let (w, h) = picture_size(max_fs, kbps, max);
     let mut v = VideoSpec::new(codec, s.payload_type, s.remote_rtp, w, h, kbps);
+    v.max_fs = max_fs;
     v.remote_rtcp = Some(s.remote_rtcp);
     v.rtcp_mux = s.rtcp_mux;
     Some(v)
@@ -127,7 +128,7 @@ pub fn bridge_media(
         };
         let kbps = DEFAULT_KBPS.min(max_kbps).max(64);
         let (w, h) = picture_size(max_fs, kbps, max);
-        leg.video_spec(w, h, kbps)
+        leg.video_spec(w, h, kbps).map(|v| VideoSpec { max_fs, ..v })
     });
     ParticipantMedia {
         audio: bridge.audio.as_ref().and_then(|leg| leg.audio_spec()),

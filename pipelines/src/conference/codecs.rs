@@ -185,12 +185,25 @@ pub struct VideoSpec {
     pub width: u32,
     /// The picture size to send them.
     pub height: u32,
+    /// The largest frame they said they decode, in macroblocks (`max-fs` or the H.264 level);
+    /// `None` when they did not say.
+    pub max_fs: Option<u32>,
 }
 
 impl VideoSpec {
     /// A spec at `width`×`height` and `kbps`, RTCP on the next port.
     pub fn new(codec: VideoCodecSpec, payload_type: u8, remote: SocketAddr, width: u32, height: u32, kbps: u32) -> Self {
-        VideoSpec { codec, payload_type, remote, remote_rtcp: None, rtcp_mux: false, max_bitrate_kbps: kbps, width, height }
+        VideoSpec {
+            codec,
+            payload_type,
+            remote,
+            remote_rtcp: None,
+            rtcp_mux: false,
+            max_bitrate_kbps: kbps,
+            width,
+            height,
+            max_fs: None,
+        }
     }
 }
 

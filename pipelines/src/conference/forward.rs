@@ -47,18 +47,36 @@ impl ForwardPlan {
 }
 
 /// Macroblocks (16×16) in a picture.
-fn macroblocks((w, h): (u32, u32)) -> u32 {
+pub(crate) fn macroblocks((w, h): (u32, u32)) -> u32 {
     w.div_ceil(16) * h.div_ceil(16)
+}
+
+/// The largest picture a receiver may be sent as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Room {
+    /// Frame size in macroblocks.
+    pub max_fs: u32,
+    /// Longest side in pixels, either way round.
+    pub max_side: u32,
+}
+
+impl Room {
+    /// What a decoder of `max_fs` macroblocks takes (H.264 Annex A: a side is at most
+    /// √(8·max-fs) macroblocks), within `max` (the node's largest picture, either orientation).
+    pub fn new(max_fs: u32, max: (u32, u32)) -> Room {
+        let max_fs = max_fs.min(macroblocks(max));
+        let side = (f64::from(max_fs) * 8.0).sqrt() as u32 * 16;
+        Room { max_fs, max_side: side.min(max.0.max(max.1)) }
+    }
 }
 
 /// Whether `receiver` can be sent `sender`'s video as it is: the same codec (for H.264, a
 /// receiver that takes fragmented NAL units and a profile its decoder has: constrained
 /// baseline, profile 0x42, decodes on every profile's decoder), and the picture the sender
-/// sends now (`sent`, from the stream itself) no larger than the one the receiver is sent when
-/// transcoding (`room`: what its level, `max-fs`, bandwidth and the node's maximum allow).
+/// sends now (`sent`, from the stream itself) within what the receiver decodes (`room`).
 /// Sending a picture larger than the negotiated level is how room systems show black, so an
 /// unknown size (no keyframe yet) is never forwarded.
-pub fn video_forwardable(sender: &VideoSpec, receiver: &VideoSpec, sent: Option<(u32, u32)>, room: (u32, u32)) -> bool {
+pub fn video_forwardable(sender: &VideoSpec, receiver: &VideoSpec, sent: Option<(u32, u32)>, room: Room) -> bool {
     match (sender.codec, receiver.codec) {
         (VideoCodecSpec::Vp8, VideoCodecSpec::Vp8) => {}
         (VideoCodecSpec::H264(s), VideoCodecSpec::H264(r)) => {
@@ -75,7 +93,7 @@ pub fn video_forwardable(sender: &VideoSpec, receiver: &VideoSpec, sent: Option<
         _ => return false,
     }
     let Some(sent) = sent else { return false };
-    macroblocks(sent) <= macroblocks(room) && sent.0.max(sent.1) <= room.0.max(room.1)
+    macroblocks(sent) <= room.max_fs && sent.0.max(sent.1) <= room.max_side
 }
 
 /// Whether `receiver` can be sent `sender`'s audio as it is: the same codec at the same clock.
@@ -179,39 +197,51 @@ mod tests {
         VideoCodecSpec::H264(H264Params { packetization_mode: mode, profile_level_id: pli })
     }
 
+    /// Room for exactly `w`×`h` (either way round).
+    fn room(w: u32, h: u32) -> Room {
+        Room { max_fs: macroblocks((w, h)), max_side: w.max(h) }
+    }
+
+    #[test]
+    fn room_follows_max_fs_and_the_node_cap() {
+        // 320x240 is 300 macroblocks: its side may be up to √2400 = 48 macroblocks.
+        assert_eq!(Room::new(300, (1280, 720)), Room { max_fs: 300, max_side: 768 });
+        assert_eq!(Room::new(8160, (1280, 720)), Room { max_fs: 3600, max_side: 1280 });
+    }
+
     #[test]
     fn same_codec_and_a_picture_that_fits_is_forwarded() {
         let vp8 = video(VideoCodecSpec::Vp8);
-        assert!(video_forwardable(&vp8, &vp8, Some((640, 360)), (640, 360)));
-        assert!(video_forwardable(&vp8, &vp8, Some((320, 180)), (1280, 720)));
+        assert!(video_forwardable(&vp8, &vp8, Some((640, 360)), room(640, 360)));
+        assert!(video_forwardable(&vp8, &vp8, Some((320, 180)), room(1280, 720)));
         // Portrait fits when its macroblocks and longest side do.
-        assert!(video_forwardable(&vp8, &vp8, Some((360, 640)), (640, 360)));
+        assert!(video_forwardable(&vp8, &vp8, Some((360, 640)), room(640, 360)));
         let a = video(h264(1, 0x42e01f));
         let b = video(h264(1, 0x42e01e));
-        assert!(video_forwardable(&a, &b, Some((640, 360)), (640, 360)));
+        assert!(video_forwardable(&a, &b, Some((640, 360)), room(640, 360)));
         // Constrained baseline decodes on a High profile decoder.
-        assert!(video_forwardable(&a, &video(h264(1, 0x640c1f)), Some((640, 360)), (640, 360)));
+        assert!(video_forwardable(&a, &video(h264(1, 0x640c1f)), Some((640, 360)), room(640, 360)));
     }
 
     #[test]
     fn other_codecs_profiles_or_modes_are_transcoded() {
         let vp8 = video(VideoCodecSpec::Vp8);
         let cb = video(h264(1, 0x42e01f));
-        assert!(!video_forwardable(&vp8, &cb, Some((320, 180)), (640, 360)));
-        assert!(!video_forwardable(&cb, &vp8, Some((320, 180)), (640, 360)));
+        assert!(!video_forwardable(&vp8, &cb, Some((320, 180)), room(640, 360)));
+        assert!(!video_forwardable(&cb, &vp8, Some((320, 180)), room(640, 360)));
         // A mode-0 receiver needs NAL units that fit a packet.
-        assert!(!video_forwardable(&cb, &video(h264(0, 0x42e01f)), Some((320, 180)), (640, 360)));
+        assert!(!video_forwardable(&cb, &video(h264(0, 0x42e01f)), Some((320, 180)), room(640, 360)));
         // High profile to a baseline-only decoder.
-        assert!(!video_forwardable(&video(h264(1, 0x640c1f)), &cb, Some((320, 180)), (640, 360)));
+        assert!(!video_forwardable(&video(h264(1, 0x640c1f)), &cb, Some((320, 180)), room(640, 360)));
     }
 
     #[test]
     fn a_picture_larger_than_the_receiver_takes_or_unknown_is_transcoded() {
         let vp8 = video(VideoCodecSpec::Vp8);
-        assert!(!video_forwardable(&vp8, &vp8, Some((1280, 720)), (640, 360)));
-        assert!(!video_forwardable(&vp8, &vp8, Some((640, 480)), (640, 360)), "more macroblocks");
-        assert!(!video_forwardable(&vp8, &vp8, Some((1024, 96)), (640, 360)), "longer side");
-        assert!(!video_forwardable(&vp8, &vp8, None, (1280, 720)));
+        assert!(!video_forwardable(&vp8, &vp8, Some((1280, 720)), room(640, 360)));
+        assert!(!video_forwardable(&vp8, &vp8, Some((640, 480)), room(640, 360)), "more macroblocks");
+        assert!(!video_forwardable(&vp8, &vp8, Some((1024, 96)), room(640, 360)), "longer side");
+        assert!(!video_forwardable(&vp8, &vp8, None, room(1280, 720)));
     }
 
     #[test]

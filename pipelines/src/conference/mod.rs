@@ -45,7 +45,7 @@ use gstreamer::prelude::*;
 pub use continuity::{SendState, StreamPosition};
 pub use codecs::{AudioCodec, AudioSpec, H264Params, VideoCodecSpec, VideoSpec};
 pub use events::{EventHandler, MediaEvent};
-pub use forward::{ForwardPlan, audio_forwardable, video_forwardable};
+pub use forward::{ForwardPlan, Room, audio_forwardable, video_forwardable};
 pub use prompt::Prompt;
 
 use crate::layout::{
@@ -943,6 +943,25 @@ impl ConferenceMedia {
     /// keyframe, or without video).
     pub fn received_video_size(&self, id: ParticipantId) -> Option<(u32, u32)> {
         self.participants.get(&id)?.sent_size.as_ref()?.get()
+    }
+
+    /// The largest picture a participant may be sent as it is ([`video_forwardable`]): what
+    /// they said they decode (else the picture they are sent when transcoded), within the
+    /// node's largest picture and what their bandwidth estimate allows.
+    pub fn forward_room(&self, id: ParticipantId) -> Option<Room> {
+        let v = self.participants.get(&id)?.media.video.as_ref()?;
+        let mut max = self.config.max_output;
+        if let Some(&(_, w, h)) = self.receive_limits.get(&id) {
+            max = (max.0.min(w), max.1.min(h));
+        }
+        Some(Room::new(v.max_fs.unwrap_or_else(|| forward::macroblocks((v.width, v.height))), max))
+    }
+
+    /// RTP bytes of video received from a participant so far.
+    pub fn video_received(&self, id: ParticipantId) -> Option<u64> {
+        let p = self.participants.get(&id)?;
+        p.media.video.as_ref()?;
+        Some(p.traffic.video_rx.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Whether a participant's video is decoded (it is not when it is only forwarded).

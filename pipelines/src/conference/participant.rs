@@ -204,10 +204,13 @@ pub(crate) struct ParticipantIsland {
 pub(crate) struct Traffic {
     pub(crate) rx: std::sync::atomic::AtomicU64,
     pub(crate) tx: std::sync::atomic::AtomicU64,
+    /// Video alone, received.
+    pub(crate) video_rx: std::sync::atomic::AtomicU64,
 }
 
-/// Counts the bytes of every buffer through `pad` into `counter`.
-fn count_bytes(pad: &gst::Pad, traffic: &Arc<Traffic>, rx: bool) {
+/// Counts the bytes of every buffer through `pad` into `traffic` (received or sent; `video`:
+/// also the received video).
+fn count_bytes(pad: &gst::Pad, traffic: &Arc<Traffic>, rx: bool, video: bool) {
     let t = traffic.clone();
     pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST, move |_, info| {
         let n = match &info.data {
@@ -217,6 +220,9 @@ fn count_bytes(pad: &gst::Pad, traffic: &Arc<Traffic>, rx: bool) {
         };
         let c = if rx { &t.rx } else { &t.tx };
         c.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        if rx && video {
+            t.video_rx.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        }
         gst::PadProbeReturn::Ok
     });
 }
@@ -417,7 +423,7 @@ impl ParticipantIsland {
             [("a-rtpsrc", "src", true), ("v-rtpsrc", "src", true), ("artpsink", "sink", false), ("vrtpsink", "sink", false)]
         {
             if let Some(pad) = bin.by_name(&format!("{p}-{name}")).and_then(|e| e.static_pad(pad)) {
-                count_bytes(&pad, &traffic, rx);
+                count_bytes(&pad, &traffic, rx, name == "v-rtpsrc");
             }
         }
         Ok(ParticipantIsland {

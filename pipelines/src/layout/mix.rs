@@ -132,6 +132,24 @@ pub struct MixPlan {
 }
 
 impl MixPlan {
+    /// The plan without the listeners `gone` says (they are sent audio some other way); they
+    /// still speak into the others' mixes. Mixes nobody hears any more are dropped.
+    pub fn without_listeners(&self, gone: impl Fn(ParticipantId) -> bool) -> MixPlan {
+        let mut plan = MixPlan::default();
+        let mut index: BTreeMap<usize, usize> = BTreeMap::new();
+        for (id, i) in &self.listeners {
+            if gone(*id) {
+                continue;
+            }
+            let j = *index.entry(*i).or_insert_with(|| {
+                plan.mixes.push(self.mixes[*i].clone());
+                plan.mixes.len() - 1
+            });
+            plan.listeners.insert(*id, j);
+        }
+        plan
+    }
+
     /// What `id` hears.
     pub fn mix_for(&self, id: ParticipantId) -> Option<&Mix> {
         self.listeners.get(&id).map(|i| &self.mixes[*i])
@@ -163,6 +181,16 @@ mod tests {
     use super::*;
 
     const TICK: Duration = Duration::from_millis(100);
+
+    #[test]
+    fn listeners_sent_audio_otherwise_leave_the_plan_but_still_speak() {
+        let plan = plan_mix(&people(3), &pid(&[1, 2, 3]));
+        let p = plan.without_listeners(|id| id == ParticipantId(1));
+        assert_eq!(p.listeners.len(), 2);
+        assert_eq!(p.mix_for(ParticipantId(2)).unwrap().inputs, pid(&[1, 3]), "1 still speaks");
+        assert_eq!(p.mixes.len(), 2, "1's own mix is gone");
+        assert_eq!(plan.without_listeners(|_| true), MixPlan::default());
+    }
 
     fn people(n: u64) -> Vec<Participant> {
         (1..=n).map(Participant::new).collect()
