@@ -122,5 +122,22 @@ fn audio_is_forwarded_in_its_own_codec() {
         .unwrap();
         eprintln!("{codec:?} forwarded both ways within {took:?}");
         assert_eq!(media.counts(), (0, 0, 0, 0));
+        assert!(!media.decodes_audio(A) && !media.decodes_audio(B), "nobody's audio is decoded");
+        // Mixed again: decoded again, and each hears the other through the mix.
+        media.set_forwards(&ForwardPlan::default());
+        media.set_mix(&plan_mix(&people(&[1, 2]), &[A, B])).unwrap();
+        assert!(media.decodes_audio(A) && media.decodes_audio(B));
+        let before = (rx_a.samples.lock().unwrap().len(), rx_b.samples.lock().unwrap().len());
+        eventually(Duration::from_secs(8), || {
+            for (who, rx, hear, was) in [("A", &rx_a, 1000.0, before.0), ("B", &rx_b, 440.0, before.1)] {
+                let s = tail(&rx.samples, 9600);
+                let h = tone_amplitude(&s, hear);
+                if rx.samples.lock().unwrap().len() < was + 24_000 || h < 0.05 {
+                    return Err(format!("{who}: {hear} Hz at {h:.3}"));
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
     }
 }

@@ -10,9 +10,12 @@
 //!   estimate), the sender's video bitrate (measured) is within what the receiver takes, and the
 //!   sender's video is not muted. The bitrate has some slack once forwarded (a keyframe burst
 //!   does not flip the call back and forth);
-//! * audio is forwarded in the same codec when the sender is not muted, and only together with
-//!   the video (or with no video on either side): forwarded audio arrives some 250 ms before
-//!   transcoded video, which endpoints that do not lip-sync would show.
+//! * audio is forwarded in the same codec when the sender is not muted.
+//!
+//! The two are decided apart: a forwarded stream arrives some 250 ms before a transcoded one
+//! (the compositor's and mixer's wait), but both carry timestamps of when their media arrived
+//! (an aggregator stamps its output with its inputs' running time), so the RTCP sender reports
+//! keep them in step for endpoints that lip-sync by RTCP, as browsers and room systems do.
 //!
 //! Everything else, and any call with a presentation, is transcoded as before; a change (a
 //! larger picture, a mute, a lower bandwidth estimate) moves the stream back at the next plan.
@@ -62,12 +65,11 @@ pub(super) fn plan(sides: &[Side<'_>], now: &ForwardPlan) -> ForwardPlan {
         if video {
             plan.video.push((from.id, to.id));
         }
-        let no_video = from.media.video.is_none() || to.media.video.is_none();
         let audio = match (&from.media.audio, &to.media.audio) {
             (Some(sent), Some(wanted)) => audio_forwardable(sent, wanted),
             _ => false,
         };
-        if audio && !from.audio_muted && (video || no_video) {
+        if audio && !from.audio_muted {
             plan.audio.push((from.id, to.id));
         }
     }
@@ -130,14 +132,14 @@ mod tests {
     }
 
     #[test]
-    fn audio_goes_with_its_video_or_where_there_is_none() {
+    fn audio_and_video_are_decided_apart() {
         let m = media(AudioCodec::Opus, Some(VideoCodecSpec::Vp8));
-        // A sends a larger picture than B takes: A→B video and audio transcoded, B→A forwarded.
+        // A sends a larger picture than B takes: A→B video transcoded, the rest forwarded.
         let mut a = side(1, &m);
         a.sends = Some((1280, 960));
         let p = plan(&[a, side(2, &m)]);
         assert_eq!(p.video, vec![(B, A)]);
-        assert_eq!(p.audio, vec![(B, A)]);
+        assert_eq!(p.audio, vec![(A, B), (B, A)]);
         // Not yet known: transcoded until the first keyframe says.
         a.sends = None;
         assert_eq!(plan(&[a, side(2, &m)]).video, vec![(B, A)]);

@@ -886,6 +886,7 @@ impl ConferenceMedia {
             enc.out.clear();
             self.drop_island(&enc.bin);
         }
+        self.update_decoding();
         Ok(())
     }
 
@@ -969,19 +970,33 @@ impl ConferenceMedia {
         self.participants.get(&id).and_then(|p| p.video_decode.as_ref()).is_some_and(|g| g.is_open())
     }
 
-    /// Feeds the decoders of the participants whose decoded video is used (anyone not only
-    /// forwarded, anyone shown in a picture or mirrored) and starves the others; a decoder fed
-    /// again gets a keyframe from its sender.
+    /// Feeds the decoders of the participants whose decoded media is used (anyone not only
+    /// forwarded, anyone shown in a picture, mixed or mirrored) and starves the others; a video
+    /// decoder fed again gets a keyframe from its sender. An audio decoder starved measures no
+    /// level: in a forwarded call nobody's level picks a speaker.
     fn update_decoding(&self) {
         for (id, p) in &self.participants {
-            let Some(gate) = &p.video_decode else { continue };
-            let needed = !self.forwards.video.iter().any(|(from, _)| from == id)
-                || self.loopbacks.contains_key(id)
-                || self.pictures.iter().any(|pic| pic.shows(*id));
-            if gate.set_open(needed) {
-                p.request_keyframe();
+            let mirrored = self.loopbacks.contains_key(id);
+            if let Some(gate) = &p.video_decode {
+                let needed = !self.forwards.video.iter().any(|(from, _)| from == id)
+                    || mirrored
+                    || self.pictures.iter().any(|pic| pic.shows(*id));
+                if gate.set_open(needed) {
+                    p.request_keyframe();
+                }
+            }
+            if let Some(gate) = &p.audio_decode {
+                let needed = !self.forwards.audio.iter().any(|(from, _)| from == id)
+                    || mirrored
+                    || self.mixes.iter().any(|m| m.inputs().contains(id));
+                gate.set_open(needed);
             }
         }
+    }
+
+    /// Whether a participant's audio is decoded (it is not when it is only forwarded).
+    pub fn decodes_audio(&self, id: ParticipantId) -> bool {
+        self.participants.get(&id).and_then(|p| p.audio_decode.as_ref()).is_some_and(|g| g.is_open())
     }
 
     /// How many pictures, video encoders, mixes and audio encoders run (Test Calls excluded).

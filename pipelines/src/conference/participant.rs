@@ -157,6 +157,7 @@ fn take_or_bind(
 struct AudioChains {
     decoded: Arc<Fanout>,
     forward: Arc<Fanout>,
+    gate: Arc<DecodeGate>,
     send: gst_app::AppSrc,
     depay: gst::Element,
 }
@@ -192,6 +193,8 @@ pub(crate) struct ParticipantIsland {
     pub(crate) video_forward: Option<Arc<Fanout>>,
     /// Whether received video is decoded (nobody may need it when it is only forwarded).
     pub(crate) video_decode: Option<Arc<DecodeGate>>,
+    /// Whether received audio is decoded (and its level measured).
+    pub(crate) audio_decode: Option<Arc<DecodeGate>>,
     /// The size of the pictures received.
     pub(crate) sent_size: Option<Arc<SentSize>>,
     pub(crate) video_depay: Option<gst::Element>,
@@ -329,6 +332,7 @@ impl ParticipantIsland {
         let mut audio_out = None;
         let mut adepay = None;
         let mut audio_forward = None;
+        let mut audio_decode = None;
         let mut dtmf_pt = None;
         if let Some(a) = &media.audio {
             let (rtp_src, rtcp_src, port) = take_or_bind(reserved.audio.take(), ports, &format!("{p}-a"), a.rtcp_mux)?;
@@ -339,6 +343,7 @@ impl ParticipantIsland {
             audio_in = Some(chains.decoded);
             audio_out = Some(chains.send);
             audio_forward = Some(chains.forward);
+            audio_decode = Some(chains.gate);
             adepay = Some(chains.depay);
         }
 
@@ -438,6 +443,7 @@ impl ParticipantIsland {
             audio_forward,
             video_forward,
             video_decode,
+            audio_decode,
             sent_size,
             video_depay: vdepay,
             traffic,
@@ -482,6 +488,7 @@ impl ParticipantIsland {
         bin.add_many(&chain).map_err(gst_err)?;
         link_all(&chain.iter().collect::<Vec<_>>())?;
         link_pads(&request_pad(&encoded, "src_%u")?, &static_pad(&chain[0], "sink")?)?;
+        let gate = DecodeGate::install(&static_pad(&chain[0], "sink")?);
 
         // Send: appsrc ! pay ! rtpbin ! udpsink
         let src = bridge_src(&format!("{p}-asend"), gst::ClockTime::from_mseconds(300));
@@ -495,7 +502,7 @@ impl ParticipantIsland {
         link_pads(&static_pad(&pay, "src")?, &request_pad(rtpbin, "send_rtp_sink_0")?)?;
         link_pads(&static_pad(rtpbin, "send_rtp_src_0")?, &static_pad(&rtp_sink, "sink")?)?;
         link_pads(&request_pad(rtpbin, "send_rtcp_src_0")?, &static_pad(&rtcp_sink, "sink")?)?;
-        Ok(AudioChains { decoded: fanout, forward, send: src, depay })
+        Ok(AudioChains { decoded: fanout, forward, gate, send: src, depay })
     }
 
     /// `depay ! tee`, the tee's first branch an `appsink` fanning the encoded frames out to
