@@ -16,6 +16,8 @@
 // decoding, then sends `*7` with the call's `dtmf` and must see the conference locked.
 //
 // With DIGITS=<keys>, every browser sends those keys with its call's `dtmf` once it decodes.
+// With WANT_SIZE=<w>x<h>, every browser must end up showing a picture of that size (a gateway
+// call in one codec forwards the far end's own picture rather than one the node drew).
 //
 // Environment: CLIENT_URL, ALIAS, BROWSERS (`red:/path/red.y4m,green:/path/green.y4m`),
 // EXPECT (per browser the colours it must see: `red=green+blue,green=red+blue`), RELAY=1 to use
@@ -45,7 +47,7 @@ if (!CLIENT || !ALIAS || browsers.length === 0) {
 }
 
 // Runs in the page: join, call, then sample until the expectations hold (or time runs out).
-async function inPage({ alias, name, others, relay, present, presenter, second, update, digits }) {
+async function inPage({ alias, name, others, relay, present, presenter, second, update, digits, wantSize }) {
   const api = (path) => `/api/client/v2/conferences/${encodeURIComponent(alias)}/${path}`;
   const post = async (path, body, token) => {
     const headers = { 'content-type': 'application/json' };
@@ -219,7 +221,8 @@ async function inPage({ alias, name, others, relay, present, presenter, second, 
     const updated = !update || (window.framesAtUpdate !== undefined && framesDecoded > window.framesAtUpdate + 10 && pc.connectionState === 'connected');
     const announced = !presenter || events.some(([e, d]) => e === 'presentation_start' && d.presenter_name === presenter);
     const secondDone = !second || secondYellow > 0.5;
-    if (samples >= 5 && others.every((o) => seen[o]) && audioPackets > 20 && announced && secondDone && updated) break;
+    const sized = !wantSize || `${video.videoWidth}x${video.videoHeight}` === wantSize;
+    if (samples >= 5 && others.every((o) => seen[o]) && audioPackets > 20 && announced && secondDone && updated && sized) break;
   }
   // The local candidate of the pair in use: `relay` when the media goes through TURN.
   const final = await pc.getStats();
@@ -241,7 +244,7 @@ async function inPage({ alias, name, others, relay, present, presenter, second, 
     locked = (await r.json()).result?.locked ?? null;
   }
   const presentationStart = events.find(([e]) => e === 'presentation_start')?.[1] ?? null;
-  return { name, framesDecoded, firstFrameMs, seen: Object.keys(seen), ownSeen, candidateType, audioPackets, state: pc.connectionState, presentationStart, secondYellow, yellowInMainAfterSecond,
+  return { name, size: `${video.videoWidth}x${video.videoHeight}`, framesDecoded, firstFrameMs, seen: Object.keys(seen), ownSeen, candidateType, audioPackets, state: pc.connectionState, presentationStart, secondYellow, yellowInMainAfterSecond,
     framesAtUpdate: window.framesAtUpdate ?? null, locked };
 }
 
@@ -263,7 +266,7 @@ for (const b of browsers) {
   await page.goto(`${CLIENT}/api/client/v2/status`);
   pages.push([b.name, page]);
   const presenter = process.env.PRESENT || null;
-  runs.push(page.evaluate(inPage, { alias: ALIAS, name: b.name, others: expect[b.name] || [], relay: RELAY, present: presenter === b.name, presenter, second: process.env.SECOND === b.name, update: process.env.UPDATE === b.name, digits: process.env.DIGITS || '' }));
+  runs.push(page.evaluate(inPage, { alias: ALIAS, name: b.name, others: expect[b.name] || [], relay: RELAY, present: presenter === b.name, presenter, second: process.env.SECOND === b.name, update: process.env.UPDATE === b.name, digits: process.env.DIGITS || '', wantSize: process.env.WANT_SIZE || '' }));
 }
 let failed = false;
 for (const r of await Promise.all(runs)) {
@@ -274,6 +277,7 @@ for (const r of await Promise.all(runs)) {
     if (!(r.framesDecoded > 0)) problems.push('no video decoded');
     if (!(r.audioPackets > 20)) problems.push('no audio received');
     for (const o of expect[r.name] || []) if (!r.seen.includes(o)) problems.push(`never saw ${o}`);
+    if (process.env.WANT_SIZE && r.size !== process.env.WANT_SIZE) problems.push(`shown ${r.size}, not ${process.env.WANT_SIZE}`);
     if (r.ownSeen) problems.push('saw its own colour');
     if (RELAY && r.candidateType !== 'relay') problems.push(`candidate ${r.candidateType}, not relay`);
     if (process.env.PRESENT && r.presentationStart?.presenter_name !== process.env.PRESENT) problems.push(`no presentation_start from ${process.env.PRESENT}`);

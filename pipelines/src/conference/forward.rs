@@ -155,22 +155,48 @@ impl DecodeGate {
     }
 }
 
-/// The size of the pictures a sender sends, from the caps of its depayloaded stream.
+/// The size of the pictures a sender sends: from the caps (H.264: `h264parse` reads every SPS),
+/// and for VP8 from each keyframe's own header, since `rtpvp8depay` says the size in its caps
+/// only when it changes and a stream restarted (new SSRC, renegotiated caps) loses it.
 #[derive(Default)]
 pub(crate) struct SentSize(Mutex<Option<(u32, u32)>>);
 
+/// The picture size in a VP8 keyframe's header (RFC 6386 9.1: 3-byte frame tag, start code
+/// 9d 01 2a, then 14-bit width and height).
+pub(crate) fn vp8_keyframe_size(frame: &[u8]) -> Option<(u32, u32)> {
+    if frame.len() < 10 || frame[0] & 1 != 0 || frame[3..6] != [0x9d, 0x01, 0x2a] {
+        return None;
+    }
+    let w = u32::from(u16::from_le_bytes([frame[6], frame[7]]) & 0x3fff);
+    let h = u32::from(u16::from_le_bytes([frame[8], frame[9]]) & 0x3fff);
+    Some((w, h))
+}
+
 impl SentSize {
-    /// Keeps `size` up to date from the caps events through `pad`.
-    pub(crate) fn watch(pad: &gst::Pad) -> Arc<SentSize> {
+    /// Keeps the size up to date from what goes through `pad` (a decoder's sink pad).
+    pub(crate) fn watch(pad: &gst::Pad, vp8: bool) -> Arc<SentSize> {
         let size = Arc::new(SentSize::default());
         let s = Arc::downgrade(&size);
-        pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
-            if let (Some(gst::PadProbeData::Event(ev)), Some(s)) = (&info.data, s.upgrade())
-                && let gst::EventView::Caps(c) = ev.view()
-                && let Some(st) = c.caps().structure(0)
-                && let (Ok(w), Ok(h)) = (st.get::<i32>("width"), st.get::<i32>("height"))
-            {
-                *s.0.lock().unwrap() = Some((w.max(0) as u32, h.max(0) as u32));
+        pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM | gst::PadProbeType::BUFFER, move |_, info| {
+            let Some(s) = s.upgrade() else { return gst::PadProbeReturn::Ok };
+            match &info.data {
+                Some(gst::PadProbeData::Event(ev)) => {
+                    if let gst::EventView::Caps(c) = ev.view()
+                        && let Some(st) = c.caps().structure(0)
+                        && let (Ok(w), Ok(h)) = (st.get::<i32>("width"), st.get::<i32>("height"))
+                    {
+                        *s.0.lock().unwrap() = Some((w.max(0) as u32, h.max(0) as u32));
+                    }
+                }
+                Some(gst::PadProbeData::Buffer(b)) if vp8 && !b.flags().contains(gst::BufferFlags::DELTA_UNIT) => {
+                    let mut head = [0u8; 10];
+                    if b.copy_to_slice(0, &mut head).is_ok()
+                        && let Some(size) = vp8_keyframe_size(&head)
+                    {
+                        *s.0.lock().unwrap() = Some(size);
+                    }
+                }
+                _ => {}
             }
             gst::PadProbeReturn::Ok
         });
@@ -242,6 +268,17 @@ mod tests {
         assert!(!video_forwardable(&vp8, &vp8, Some((640, 480)), room(640, 360)), "more macroblocks");
         assert!(!video_forwardable(&vp8, &vp8, Some((1024, 96)), room(640, 360)), "longer side");
         assert!(!video_forwardable(&vp8, &vp8, None, room(1280, 720)));
+    }
+
+    #[test]
+    fn a_vp8_keyframe_header_says_its_size() {
+        // A keyframe tag (bit 0 clear), the start code, 320x240 (scale bits set on the width).
+        let frame = [0x50, 0x2a, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x41, 0xf0, 0x00];
+        assert_eq!(vp8_keyframe_size(&frame), Some((320, 240)));
+        let mut inter = frame;
+        inter[0] |= 1;
+        assert_eq!(vp8_keyframe_size(&inter), None, "an interframe has no size");
+        assert_eq!(vp8_keyframe_size(&frame[..8]), None);
     }
 
     #[test]

@@ -549,10 +549,10 @@ impl ParticipantIsland {
         for pair in receive.windows(2) {
             pair[0].link(&pair[1]).map_err(gst_err)?;
         }
-        // The decoder's input caps say the picture size (VP8 from the depayloader, H.264 from
-        // the parser); caps pass a closed gate.
+        // The decoder's input says the picture size (VP8 keyframes, H.264 the parser's caps),
+        // watched before the gate drops anything.
         let dec_sink = static_pad(dec.last().expect("a decoder"), "sink")?;
-        let sent_size = SentSize::watch(&dec_sink);
+        let sent_size = SentSize::watch(&dec_sink, matches!(spec.codec, codecs::VideoCodecSpec::Vp8));
         let gate = DecodeGate::install(&dec_sink);
         let mut chain = dec;
         chain.push(make("videoconvert", &format!("{p}-vconv"))?);
