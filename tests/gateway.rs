@@ -17,6 +17,25 @@ use serde_json::{Value, json};
 
 const PW: &str = "gateway-test-password-1";
 
+/// A node with an admin password, its SIP address, and an HTTP client.
+fn start_node(dir: &std::path::Path) -> (Convene, String, Client) {
+    let sip = format!("127.0.0.1:{}", free_port());
+    let mut up = Convene::start("up", &dir.join("data"), &[("CONVENE_SIP", &sip), ("CONVENE_ADMIN_PASSWORD", PW)]);
+    up.wait_listening();
+    (up, sip, Client::new())
+}
+
+/// Saves a call routing rule (it must be accepted).
+fn add_rule(http: &Client, base: &str, body: Value) {
+    let r = http
+        .post(format!("{base}/api/admin/configuration/v1/gateway_routing_rule/"))
+        .basic_auth("admin", Some(PW))
+        .json(&body)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201, "{}", r.text().unwrap_or_default());
+}
+
 /// Each leg's video stream in the Status API (by call direction), once both say what size they
 /// receive and send.
 fn video_streams(http: &Client, base: &str) -> Vec<(String, Value)> {
@@ -46,18 +65,9 @@ fn video_streams(http: &Client, base: &str) -> Vec<(String, Value)> {
 #[test]
 fn a_gateway_call_in_one_codec_is_forwarded_not_transcoded() {
     let dir = tempfile::tempdir().unwrap();
-    let sip = format!("127.0.0.1:{}", free_port());
-    let mut up = Convene::start("up", &dir.path().join("data"), &[("CONVENE_SIP", &sip), ("CONVENE_ADMIN_PASSWORD", PW)]);
-    up.wait_listening();
-    let http = Client::new();
+    let (up, sip, http) = start_node(dir.path());
     let mut bob = Baresip::start("bob", "opus/48000/2", "VP8");
-    let r = http
-        .post(format!("{}/api/admin/configuration/v1/gateway_routing_rule/", up.base))
-        .basic_auth("admin", Some(PW))
-        .json(&json!({"name": "to bob", "priority": 10, "match_string": r"bob@.*", "replace_string": format!("sip:bob@127.0.0.1:{}", bob.sip_port)}))
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
+    add_rule(&http, &up.base, json!({"name": "to bob", "priority": 10, "match_string": r"bob@.*", "replace_string": format!("sip:bob@127.0.0.1:{}", bob.sip_port)}));
     let mut alice = Baresip::start("alice", "opus/48000/2", "VP8");
     alice.dial(&format!("sip:bob@{sip}"));
     bob.wait(20, "CALL_ESTABLISHED", None);
@@ -85,20 +95,9 @@ fn a_gateway_call_in_one_codec_is_forwarded_not_transcoded() {
 #[test]
 fn a_sip_call_is_routed_by_rule_to_another_sip_endpoint_with_transcoding() {
     let dir = tempfile::tempdir().unwrap();
-    let sip = format!("127.0.0.1:{}", free_port());
-    let mut up = Convene::start("up", &dir.path().join("data"), &[("CONVENE_SIP", &sip), ("CONVENE_ADMIN_PASSWORD", PW)]);
-    up.wait_listening();
-    let http = Client::new();
+    let (up, sip, http) = start_node(dir.path());
     let mut bob = Baresip::start("bob", "opus/48000/2", "VP8");
-    let rule = |body: Value| {
-        let r = http
-            .post(format!("{}/api/admin/configuration/v1/gateway_routing_rule/", up.base))
-            .basic_auth("admin", Some(PW))
-            .json(&body)
-            .send()
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 201, "{}", r.text().unwrap_or_default());
-    };
+    let rule = |body: Value| add_rule(&http, &up.base, body);
     rule(json!({"name": "to bob", "priority": 10, "match_string": r"bob@.*", "replace_string": format!("sip:bob@127.0.0.1:{}", bob.sip_port)}));
     rule(json!({"name": "nowhere", "priority": 20, "match_string": r"lost@.*", "replace_string": "sip:lost@host.invalid"}));
     let busy_port = free_port();

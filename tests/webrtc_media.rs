@@ -249,6 +249,18 @@ fn a_browsers_presentation_reaches_a_sip_endpoint_in_its_layout_and_a_browser_as
     node.up.stop();
 }
 
+/// Saves a call routing rule (it must be accepted).
+fn add_rule(node: &Node, body: Value) {
+    let r = node
+        .http
+        .post(format!("{}/api/admin/configuration/v1/gateway_routing_rule/", node.up.base))
+        .basic_auth("admin", Some(PW))
+        .json(&body)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201, "{}", r.text().unwrap_or_default());
+}
+
 #[test]
 fn a_browser_calls_a_sip_endpoint_through_the_gateway() {
     let node = Node::start(&[]);
@@ -256,15 +268,8 @@ fn a_browser_calls_a_sip_endpoint_through_the_gateway() {
     let red = y4m(scratch.path(), "red", "0xffff0000");
     let mut room = Baresip::start_with_camera("room", "PCMU/8000/1", "H264", "color=c=blue");
     // A rule for aliases no service has: room.<anything> goes to the room system.
-    let r = node
-        .http
-        .post(format!("{}/api/admin/configuration/v1/gateway_routing_rule/", node.up.base))
-        .basic_auth("admin", Some(PW))
-        .json(&json!({"name": "rooms", "match_string": r"room\..*", "replace_string": format!("sip:room@127.0.0.1:{}", room.sip_port),
-                      "max_callrate_out": 300}))
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
+    add_rule(&node, json!({"name": "rooms", "match_string": r"room\..*", "replace_string": format!("sip:room@127.0.0.1:{}", room.sip_port),
+                           "max_callrate_out": 300}));
     let browsers = format!("red:{}", red.display());
     // The browser sees the room's blue (full screen: a gateway call is 1:0 each way), never itself.
     // Its keys (the call's `dtmf`) go on to the room system.
@@ -291,14 +296,7 @@ fn a_browser_and_a_sip_endpoint_sharing_vp8_are_forwarded() {
     let scratch = tempfile::tempdir().unwrap();
     let red = y4m(scratch.path(), "red", "0xffff0000");
     let mut room = Baresip::start_with_camera("room", "opus/48000/2", "VP8", "color=c=blue");
-    let r = node
-        .http
-        .post(format!("{}/api/admin/configuration/v1/gateway_routing_rule/", node.up.base))
-        .basic_auth("admin", Some(PW))
-        .json(&json!({"name": "rooms", "match_string": r"room\..*", "replace_string": format!("sip:room@127.0.0.1:{}", room.sip_port)}))
-        .send()
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
+    add_rule(&node, json!({"name": "rooms", "match_string": r"room\..*", "replace_string": format!("sip:room@127.0.0.1:{}", room.sip_port)}));
     // While the browser is in the call: each leg's video sizes, as the Status API shows them.
     let mut seen: Vec<String> = Vec::new();
     let browsers = format!("red:{}", red.display());

@@ -2,8 +2,9 @@
 //! routing rule places. The caller's INVITE is answered only when the far end answers; if the
 //! far end refuses (busy, not found, no answer) the caller gets that status; once connected,
 //! either side hanging up ends both. Media goes through the conference pipeline as in a
-//! meeting (1:0 each way, mix-minus), so codecs on the two sides need not match. Key presses on
-//! one SIP leg (RFC 4733 or INFO) go to the other as SIP INFO.
+//! meeting (1:0 each way, mix-minus), so codecs on the two sides need not match; where they do,
+//! the media layer forwards the streams as they are (`media::forwarding`). Key presses on one
+//! SIP leg (RFC 4733 or INFO) go to the other as SIP INFO.
 
 use actix::prelude::*;
 use uuid::Uuid;

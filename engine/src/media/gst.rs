@@ -4,7 +4,9 @@
 //! This adapter keeps the media-side state of the conference (who is present and how, the
 //! speaker tracker, the mix selector, the layouts) and turns every change into the two plans the
 //! pipeline applies: an [`EncoderPlan`] (who sees which picture at which tier) and a
-//! [`MixPlan`] (who hears whom). Plans are recomputed on every change and on every
+//! [`MixPlan`] (who hears whom), and in a Distributed Gateway call a [`ForwardPlan`] (whose
+//! streams go to the other side as they are, see [`super::forwarding`]; those receivers leave
+//! the other two plans). Plans are recomputed on every change and on every
 //! [`MediaHandle::tick`], and applied only when they differ from the last ones, so a stable
 //! conference does no pipeline work at all.
 //!
