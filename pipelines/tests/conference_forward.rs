@@ -28,6 +28,44 @@ fn sees(rx: &VideoReceiver, colour: u32) -> Result<(), String> {
     }
 }
 
+/// Frames received so far.
+fn count(rx: &VideoReceiver) -> usize {
+    rx.frames.lock().unwrap().count
+}
+
+/// Waits until `done`, measuring the longest time neither receiver got a frame meanwhile.
+fn switch_gap(rxs: [&VideoReceiver; 2], done: impl Fn() -> bool) -> Duration {
+    let mut last = rxs.map(count);
+    let mut since = [std::time::Instant::now(); 2];
+    let mut gap = Duration::ZERO;
+    eventually(Duration::from_secs(5), || {
+        for i in 0..2 {
+            let now = count(rxs[i]);
+            if now != last[i] {
+                gap = gap.max(since[i].elapsed());
+                (last[i], since[i]) = (now, std::time::Instant::now());
+            }
+        }
+        if done() { Ok(()) } else { Err("not switched".into()) }
+    })
+    .unwrap();
+    gap
+}
+
+/// Both receivers keep getting frames of the other's colour, `frames` more each.
+fn keeps_seeing(rx_a: &VideoReceiver, rx_b: &VideoReceiver, frames: usize) {
+    let before = (count(rx_a), count(rx_b));
+    eventually(Duration::from_secs(8), || {
+        let after = (count(rx_a), count(rx_b));
+        if after.0 < before.0 + frames || after.1 < before.1 + frames {
+            return Err(format!("frames {before:?} → {after:?}"));
+        }
+        sees(rx_a, BLUE).map_err(|e| format!("A: {e}"))?;
+        sees(rx_b, RED).map_err(|e| format!("B: {e}"))
+    })
+    .unwrap();
+}
+
 fn forwarded_video_both_ways_then_transcoded(first_port: u16, codec: VideoCodecSpec) {
     init();
     let mut media = ConferenceMedia::new(config(first_port)).unwrap();
@@ -38,53 +76,51 @@ fn forwarded_video_both_ways_then_transcoded(first_port: u16, codec: VideoCodecS
     let _tx_a = send_colour(RED, codec, 96, pa.video_rtp.unwrap());
     let _tx_b = send_colour(BLUE, codec, 96, pb.video_rtp.unwrap());
 
+    // A call starts transcoded (1:0 each way), as the engine starts it.
+    let both = media.plan(Layout::OneMainZeroPips, &people(&[1, 2]), &AssignOptions::default());
+    media.set_assignments(&both).unwrap();
+    keeps_seeing(&rx_a, &rx_b, 10);
+    assert_eq!(media.counts().1, 2, "an encoder each");
+
+    // Forwarded both ways: each keeps its encoder until the other's keyframe, so no picture
+    // stalls; then the plan without them leaves no picture, encoder or decoder running.
     media.set_forwards(&ForwardPlan { video: both_ways(), audio: vec![] });
-    let took = eventually(Duration::from_secs(8), || {
-        sees(&rx_a, BLUE).map_err(|e| format!("A: {e}"))?;
-        sees(&rx_b, RED).map_err(|e| format!("B: {e}"))
-    })
-    .unwrap();
-    eprintln!("{codec:?} forwarded both ways within {took:?}");
+    assert!(!media.video_forwarded(A) && !media.video_forwarded(B), "not before a keyframe");
+    let gap = switch_gap([&rx_a, &rx_b], || media.video_forwarded(A) && media.video_forwarded(B));
+    eprintln!("{codec:?}: switched to forwarding; longest gap {gap:?}");
+    assert!(gap < Duration::from_millis(500), "a picture stalled {gap:?} while switching");
+    media.set_assignments(&EncoderPlan::default()).unwrap();
     assert_eq!(media.counts(), (0, 0, 0, 0), "no picture, encoder, mix or audio encoder runs");
     assert!(!media.decodes_video(A) && !media.decodes_video(B), "nobody's video is decoded");
     assert_eq!(media.received_video_size(A), Some((W, H)), "the size comes from the stream");
+    keeps_seeing(&rx_a, &rx_b, 15);
     // What arrives is the sender's own picture, full size (no layout around it).
     let full = rx_b.frames.lock().unwrap().count_near(rgb(RED));
     assert!(full >= (W / 4 * H / 4) as usize * 9 / 10, "{full} red samples of {}", W / 4 * H / 4);
 
-    // Back to transcoding (1:0 each way): the decoders run again and each sees the other.
+    // Back to transcoding: the decoders run again and each sees the other.
     media.set_forwards(&ForwardPlan::default());
-    let plan = media.plan(Layout::OneMainZeroPips, &people(&[1, 2]), &AssignOptions::default());
-    media.set_assignments(&plan).unwrap();
+    media.set_assignments(&both).unwrap();
     assert!(media.decodes_video(A) && media.decodes_video(B));
     assert_eq!(media.counts().1, 2, "an encoder each");
-    let before = (rx_a.frames.lock().unwrap().count, rx_b.frames.lock().unwrap().count);
-    eventually(Duration::from_secs(8), || {
-        let after = (rx_a.frames.lock().unwrap().count, rx_b.frames.lock().unwrap().count);
-        if after.0 < before.0 + 15 || after.1 < before.1 + 15 {
-            return Err(format!("frames {before:?} → {after:?}"));
-        }
-        sees(&rx_a, BLUE).map_err(|e| format!("A: {e}"))?;
-        sees(&rx_b, RED).map_err(|e| format!("B: {e}"))
-    })
-    .unwrap();
-    // And forwarded again: the encoders are no longer fed, the senders' keyframes start it.
+    keeps_seeing(&rx_a, &rx_b, 15);
+
+    // Forwarded one way: B switches, A stays transcoded (and A's sender B is still decoded
+    // for A's picture, B's sender A only while B's encoder still shows it).
     media.set_forwards(&ForwardPlan { video: vec![(A, B)], audio: vec![] });
+    media.set_assignments(&both).unwrap();
+    let gap = switch_gap([&rx_a, &rx_b], || media.video_forwarded(B));
+    assert!(gap < Duration::from_millis(500), "a picture stalled {gap:?} while switching");
     let only_a = ViewerFeed {
         viewer: A,
         assignment: assign(Layout::OneMainZeroPips, &people(&[1, 2]), A, &AssignOptions::default()),
         tier: media.tier_for(A).unwrap(),
     };
-    let plan = EncoderPlan::build([only_a]);
-    media.set_assignments(&plan).unwrap();
+    media.set_assignments(&EncoderPlan::build([only_a])).unwrap();
+    assert_eq!(media.counts().1, 1);
     assert!(media.decodes_video(B), "B is shown to A");
     assert!(!media.decodes_video(A), "A is only forwarded");
-    assert_eq!(media.counts().1, 1);
-    eventually(Duration::from_secs(8), || {
-        sees(&rx_a, BLUE).map_err(|e| format!("A: {e}"))?;
-        sees(&rx_b, RED).map_err(|e| format!("B: {e}"))
-    })
-    .unwrap();
+    keeps_seeing(&rx_a, &rx_b, 15);
 }
 
 #[test]

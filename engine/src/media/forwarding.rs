@@ -8,8 +8,8 @@
 //!   ([`video_forwardable`]: codec, H.264 mode and profile, and the picture the sender sends now
 //!   within what the receiver decodes, the node's largest picture and the receiver's bandwidth
 //!   estimate), the sender's video bitrate (measured) is within what the receiver takes, and the
-//!   sender's video is not muted. The bitrate has some slack once forwarded (a keyframe burst
-//!   does not flip the call back and forth);
+//!   sender's video is not muted. The bitrate must be under 90% of the receiver's to start and
+//!   may reach 110% once forwarded (a keyframe burst does not flip the call back and forth);
 //! * audio is forwarded in the same codec when the sender is not muted.
 //!
 //! The two are decided apart: a forwarded stream arrives some 250 ms before a transcoded one
@@ -41,9 +41,11 @@ pub(super) struct Side<'a> {
     pub takes_kbps: Option<u32>,
 }
 
-/// How far over the receiver's bitrate a stream already forwarded may go before it is
-/// transcoded again, per cent.
-const SLACK_PERCENT: u32 = 125;
+/// The share of the receiver's bitrate a sender may use to be forwarded (per cent), and the
+/// share it may reach once forwarded before it is transcoded again: a keyframe burst or a
+/// small rise does not flip the call back and forth.
+const START_PERCENT: u32 = 90;
+const STAY_PERCENT: u32 = 110;
 
 /// The forwarding plan for a call between `sides` (empty unless there are exactly two);
 /// `now` is the plan applied.
@@ -51,7 +53,7 @@ pub(super) fn plan(sides: &[Side<'_>], now: &ForwardPlan) -> ForwardPlan {
     let mut plan = ForwardPlan::default();
     let [a, b] = sides else { return plan };
     for (from, to) in [(a, b), (b, a)] {
-        let slack = if now.video.contains(&(from.id, to.id)) { SLACK_PERCENT } else { 100 };
+        let slack = if now.video.contains(&(from.id, to.id)) { STAY_PERCENT } else { START_PERCENT };
         let rate_fits = match (from.sends_kbps, to.takes_kbps) {
             (Some(sends), Some(takes)) => u64::from(sends) * 100 <= u64::from(takes) * u64::from(slack),
             _ => false,
@@ -150,14 +152,15 @@ mod tests {
     }
 
     #[test]
-    fn a_sender_over_the_receivers_bitrate_is_transcoded_with_slack_once_forwarded() {
+    fn a_sender_near_the_receivers_bitrate_is_transcoded_with_hysteresis() {
         let m = media(AudioCodec::Opus, Some(VideoCodecSpec::Vp8));
         let mut a = side(1, &m);
-        a.sends_kbps = Some(1100);
-        assert_eq!(plan(&[a, side(2, &m)]).video, vec![(B, A)], "1100 > 1000: not forwarded");
+        a.sends_kbps = Some(950);
+        assert_eq!(plan(&[a, side(2, &m)]).video, vec![(B, A)], "950 > 90% of 1000: not started");
         let both = ForwardPlan { video: vec![(A, B), (B, A)], audio: vec![] };
-        assert_eq!(super::plan(&[a, side(2, &m)], &both).video, vec![(A, B), (B, A)], "within 125% once forwarded");
-        a.sends_kbps = Some(1300);
+        a.sends_kbps = Some(1080);
+        assert_eq!(super::plan(&[a, side(2, &m)], &both).video, vec![(A, B), (B, A)], "within 110% once forwarded");
+        a.sends_kbps = Some(1150);
         assert_eq!(super::plan(&[a, side(2, &m)], &both).video, vec![(B, A)]);
         a.sends_kbps = None;
         assert_eq!(plan(&[a, side(2, &m)]).video, vec![(B, A)], "not measured yet");

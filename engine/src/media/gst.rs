@@ -97,7 +97,6 @@ pub struct GstMedia {
     loopback: bool,
     /// A Distributed Gateway call: streams in a shared codec are forwarded ([`super::forwarding`]).
     gateway: bool,
-    applied_forwards: ForwardPlan,
     applied_video: Option<EncoderPlan>,
     applied_audio: Option<MixPlan>,
     /// Byte counters at the last rate measurement, and when it was.
@@ -145,7 +144,6 @@ impl GstMedia {
             options: AssignOptions { service: service_rules, ..AssignOptions::default() },
             loopback: service.service_type == "test_call",
             gateway: service.service_type == "gateway",
-            applied_forwards: ForwardPlan::default(),
             applied_video: None,
             applied_audio: None,
             traffic: HashMap::new(),
@@ -291,16 +289,17 @@ impl GstMedia {
                     })
                 })
                 .collect();
-            super::forwarding::plan(&sides, &self.applied_forwards)
+            super::forwarding::plan(&sides, media.forwards())
         } else {
             ForwardPlan::default()
         };
-        if forwards != self.applied_forwards {
+        // Against the pipeline's own record: a rebuilt island drops its forwards there.
+        if forwards != *media.forwards() {
             tracing::debug!(video = ?forwards.video, audio = ?forwards.audio, "forwarding");
             media.set_forwards(&forwards);
-            self.applied_forwards = forwards;
         }
-        feeds.retain(|f| self.applied_forwards.video_to(f.viewer).is_none());
+        // A receiver leaves the encoder plan once its forwarded video runs (the sender's keyframe).
+        feeds.retain(|f| !media.video_forwarded(f.viewer));
         let video = EncoderPlan::build(feeds);
         if self.applied_video.as_ref() != Some(&video) {
             match media.set_assignments(&video) {
@@ -313,7 +312,7 @@ impl GstMedia {
         let audio = if self.loopback {
             MixPlan::default()
         } else {
-            plan_mix(&listeners, self.selector.speakers()).without_listeners(|id| self.applied_forwards.audio_to(id).is_some())
+            plan_mix(&listeners, self.selector.speakers()).without_listeners(|id| media.forwards().audio_to(id).is_some())
         };
         if self.applied_audio.as_ref() != Some(&audio) {
             match media.set_mix(&audio) {
@@ -374,6 +373,12 @@ impl GstMedia {
             return Ok(()); // a session refresh or a re-offer that changes nothing for the media
         }
         let (ports, renegotiated) = (m.ports, m.media.is_some());
+        if renegotiated {
+            // A rebuilt island's byte counters start again from zero: so do the rates measured.
+            self.traffic.remove(&id);
+            self.video_traffic.remove(&id);
+            self.video_kbps.remove(&id);
+        }
         let media = self.pipeline()?;
         if renegotiated {
             // New codecs or addresses: rebuild the participant's island on the ports the SDP names.
@@ -574,9 +579,9 @@ impl MediaHandle for GstMedia {
 
     fn video_resolutions(&self, participant: Uuid) -> (Option<(u32, u32)>, Option<(u32, u32)>) {
         let (Some(id), Some(media)) = (self.ids.get(&participant), self.media.as_ref()) else { return (None, None) };
-        let sent = match self.applied_forwards.video_to(*id) {
-            Some(from) => media.received_video_size(from),
-            None => self.applied_video.as_ref().and_then(|plan| {
+        let sent = match media.forwards().video_to(*id) {
+            Some(from) if media.video_forwarded(*id) => media.received_video_size(from),
+            _ => self.applied_video.as_ref().and_then(|plan| {
                 plan.encoders.iter().find(|g| g.viewers.contains(id)).map(|g| (g.tier.width, g.tier.height))
             }),
         };

@@ -19,10 +19,20 @@ use gstreamer_app as gst_app;
 /// Called with every buffer before it is fanned out (audio levels are measured this way).
 pub(crate) type Inspect = Box<dyn Fn(&gst::BufferRef) + Send + Sync>;
 
+/// Called once, on the streaming thread, just before a target gets its first buffer.
+pub(crate) type OnStart = Box<dyn FnOnce() + Send>;
+
+/// One target of a fanout.
+struct Target {
+    src: gst_app::AppSrc,
+    /// Still waiting for a keyframe.
+    waiting: bool,
+    on_start: Option<OnStart>,
+}
+
 /// The sending half of a bridge: where an island's output goes.
 pub(crate) struct Fanout {
-    /// Each target, and whether it still waits for a keyframe.
-    targets: Mutex<Vec<(gst_app::AppSrc, bool)>>,
+    targets: Mutex<Vec<Target>>,
     enabled: AtomicBool,
     /// With [`Fanout::joining`]: the start of an access unit whose end has not come yet.
     pending: Option<Mutex<Option<gst::Sample>>>,
@@ -108,14 +118,17 @@ impl Fanout {
 
     fn send(&self, sample: &gst::Sample) {
         let delta = sample.buffer().is_some_and(|b| b.flags().contains(gst::BufferFlags::DELTA_UNIT));
-        for (target, waiting) in self.targets.lock().unwrap().iter_mut() {
+        for target in self.targets.lock().unwrap().iter_mut() {
             // A new target of an encoded stream starts at a keyframe.
-            if *waiting && delta {
+            if target.waiting && delta {
                 continue;
             }
-            *waiting = false;
+            target.waiting = false;
+            if let Some(start) = target.on_start.take() {
+                start();
+            }
             // A target being torn down answers FLUSHING: not our problem.
-            let _ = target.push_sample(sample);
+            let _ = target.src.push_sample(sample);
         }
     }
 
@@ -127,16 +140,28 @@ impl Fanout {
     /// Adds a target (it gets data from the next keyframe on: raw data has no delta frames).
     /// Returns whether it is new.
     pub(crate) fn add(&self, target: &gst_app::AppSrc) -> bool {
+        self.add_then(target, None)
+    }
+
+    /// Adds a target and calls `on_start` just before its first buffer (at the next keyframe):
+    /// whoever fed the target until then lets go there, so it is never left without data.
+    /// Returns whether it is new (a target already there keeps its state).
+    pub(crate) fn add_then(&self, target: &gst_app::AppSrc, on_start: Option<OnStart>) -> bool {
         let mut t = self.targets.lock().unwrap();
-        if t.iter().any(|(x, _)| x == target) {
+        if t.iter().any(|x| x.src == *target) {
             return false;
         }
-        t.push((target.clone(), true));
+        t.push(Target { src: target.clone(), waiting: true, on_start });
         true
     }
 
+    /// Whether `target` is here and has had its first buffer.
+    pub(crate) fn started(&self, target: &gst_app::AppSrc) -> bool {
+        self.targets.lock().unwrap().iter().any(|t| t.src == *target && !t.waiting)
+    }
+
     pub(crate) fn remove(&self, target: &gst_app::AppSrc) {
-        self.targets.lock().unwrap().retain(|(t, _)| t != target);
+        self.targets.lock().unwrap().retain(|t| t.src != *target);
     }
 
     pub(crate) fn clear(&self) {

@@ -71,8 +71,9 @@ impl Room {
 }
 
 /// Whether `receiver` can be sent `sender`'s video as it is: the same codec (for H.264, a
-/// receiver that takes fragmented NAL units and a profile its decoder has: constrained
-/// baseline, profile 0x42, decodes on every profile's decoder), and the picture the sender
+/// receiver that takes fragmented NAL units and a profile its decoder has: the same, or
+/// Constrained Baseline, profile 0x42 with constraint_set1, which every profile's decoder
+/// decodes), and the picture the sender
 /// sends now (`sent`, from the stream itself) within what the receiver decodes (`room`).
 /// Sending a picture larger than the negotiated level is how room systems show black, so an
 /// unknown size (no keyframe yet) is never forwarded.
@@ -86,7 +87,8 @@ pub fn video_forwardable(sender: &VideoSpec, receiver: &VideoSpec, sent: Option<
                 return false;
             }
             let (sp, rp) = (s.profile_level_id >> 16, r.profile_level_id >> 16);
-            if sp != rp && sp != 0x42 {
+            let constrained_baseline = sp == 0x42 && s.profile_level_id & 0x4000 != 0;
+            if sp != rp && !constrained_baseline {
                 return false;
             }
         }
@@ -126,7 +128,7 @@ impl DecodeGate {
                 if delta {
                     return gst::PadProbeReturn::Handled;
                 }
-                g.waiting.store(false, Ordering::Release);
+                let _ = g.waiting.compare_exchange(true, false, Ordering::AcqRel, Ordering::Acquire);
             }
             gst::PadProbeReturn::Ok
         });
@@ -257,8 +259,9 @@ mod tests {
         assert!(!video_forwardable(&cb, &vp8, Some((320, 180)), room(640, 360)));
         // A mode-0 receiver needs NAL units that fit a packet.
         assert!(!video_forwardable(&cb, &video(h264(0, 0x42e01f)), Some((320, 180)), room(640, 360)));
-        // High profile to a baseline-only decoder.
+        // High profile to a baseline-only decoder; plain Baseline (FMO, ASO) to a High one.
         assert!(!video_forwardable(&video(h264(1, 0x640c1f)), &cb, Some((320, 180)), room(640, 360)));
+        assert!(!video_forwardable(&video(h264(1, 0x42001f)), &video(h264(1, 0x640c1f)), Some((320, 180)), room(640, 360)));
     }
 
     #[test]

@@ -192,6 +192,9 @@ pub struct ConferenceMedia {
     keyframe_routes: KeyframeRoutes,
     /// Who gets whose encoded streams as they are.
     forwards: ForwardPlan,
+    /// The video encoders' outputs, for a forwarded stream starting to take its receiver off
+    /// them (on the streaming thread, at the keyframe it starts with).
+    video_feeds: Arc<Mutex<Vec<Arc<fanout::Fanout>>>>,
     /// What a receiver's bandwidth estimate (REMB) allows them: (kbps, width, height), at most
     /// their negotiated video; applied at the next [`ConferenceMedia::set_assignments`].
     receive_limits: HashMap<ParticipantId, (u32, u32, u32)>,
@@ -270,6 +273,7 @@ impl ConferenceMedia {
             screens: HashMap::new(),
             keyframe_routes: Arc::new(Mutex::new(HashMap::new())),
             forwards: ForwardPlan::default(),
+            video_feeds: Arc::new(Mutex::new(Vec::new())),
             receive_limits: HashMap::new(),
             next_island: 1,
         })
@@ -660,7 +664,7 @@ impl ConferenceMedia {
             });
             for v in &g.viewers {
                 let Some(p) = self.participants.get(v) else { continue };
-                if self.loopbacks.contains_key(v) || self.forwards.video_to(*v).is_some() {
+                if self.loopbacks.contains_key(v) || self.video_forwarded(*v) {
                     continue;
                 }
                 let Some(spec) = &p.media.video else { continue };
@@ -739,13 +743,13 @@ impl ConferenceMedia {
         // Viewers leave their old encoders before joining new ones, so two streams never
         // interleave into one payloader; a joining viewer starts at the next keyframe.
         let video_out = |id: &ParticipantId| self.participants.get(id).and_then(|p| p.video_out.clone());
+        let forwarded: Vec<ParticipantId> =
+            self.participants.keys().copied().filter(|id| self.video_forwarded(*id)).collect();
         for (id, p) in &self.participants {
             let Some(out) = &p.video_out else { continue };
-            if self.forwards.video_to(*id).is_some() {
-                continue;
-            }
             for (enc, _, _, viewers) in &chosen {
-                if !viewers.contains(id) {
+                // A receiver whose forwarded stream runs is on no encoder.
+                if !viewers.contains(id) || forwarded.contains(id) {
                     enc.out.remove(out);
                 }
             }
@@ -777,11 +781,15 @@ impl ConferenceMedia {
             enc.out.clear();
             self.drop_island(&enc.bin);
         }
+        *self.video_feeds.lock().unwrap() = self.encoders.iter().map(|e| e.out.clone()).collect();
+        let senders: Vec<(ParticipantId, gst::Element)> = forwarded
+            .iter()
+            .filter_map(|to| Some((*to, self.participants.get(&self.forwards.video_to(*to)?)?.video_depay.clone()?)))
+            .collect();
         let mut r = self.keyframe_routes.lock().unwrap();
-        r.retain(|id, _| {
-            self.loopbacks.contains_key(id) || self.screens.contains_key(id) || self.forwards.video_to(*id).is_some()
-        });
+        r.retain(|id, _| self.loopbacks.contains_key(id) || self.screens.contains_key(id));
         r.extend(routes);
+        r.extend(senders.into_iter().map(|(to, depay)| (to, KeyframeRoute::Sender(depay))));
         drop(r);
         self.update_decoding();
         Ok(())
@@ -891,11 +899,12 @@ impl ConferenceMedia {
     }
 
     /// Applies a forwarding plan: each receiver in it gets its sender's encoded stream as it
-    /// arrives (see [`forward`]), from the sender's next keyframe on, and their keyframe requests
-    /// go to the sender. Call it before the encoder and mix plans that leave those receivers out
-    /// (and after those that take a receiver back): a receiver is taken off any conference
-    /// encoder here, and the plans leave forwarded receivers alone, so two streams never
-    /// interleave into one payloader. Decoders whose video nobody sees decoded stop decoding.
+    /// arrives (see [`forward`]), and their keyframe requests go to the sender. Audio switches
+    /// at once. Video switches at the sender's next keyframe (asked for here): until then the
+    /// receiver keeps the encoder feeding it, so leave it in the encoder plan until
+    /// [`Self::video_forwarded`] says it switched; at that keyframe it leaves every encoder, and
+    /// the plans leave it alone, so two streams never interleave into one payloader. Call it
+    /// before applying the plans. Decoders whose media nobody uses decoded stop decoding.
     pub fn set_forwards(&mut self, plan: &ForwardPlan) {
         let participants = &self.participants;
         let outs = |to: &ParticipantId, video: bool| {
@@ -904,17 +913,17 @@ impl ConferenceMedia {
         let sources = |from: &ParticipantId, video: bool| {
             participants.get(from).and_then(|p| if video { p.video_forward.clone() } else { p.audio_forward.clone() })
         };
-        let mut routes = self.keyframe_routes.lock().unwrap();
+        let mut stopped = Vec::new();
         for (video, old, new) in [(true, &self.forwards.video, &plan.video), (false, &self.forwards.audio, &plan.audio)] {
             for pair @ (from, to) in old {
                 if new.contains(pair) {
                     continue;
                 }
                 if let (Some(src), Some(out)) = (sources(from, video), outs(to, video)) {
+                    if video && src.started(&out) {
+                        stopped.push(*to);
+                    }
                     src.remove(&out);
-                }
-                if video {
-                    routes.remove(to);
                 }
             }
             for pair @ (from, to) in new {
@@ -922,22 +931,60 @@ impl ConferenceMedia {
                     continue;
                 }
                 let (Some(src), Some(out)) = (sources(from, video), outs(to, video)) else { continue };
-                // Off the conference's encoders first: one stream per payloader.
-                if video {
-                    self.encoders.iter().for_each(|e| e.out.remove(&out));
-                } else {
+                if !video {
+                    // Audio has no keyframes: it starts with the next packet.
                     self.audio_encoders.iter().for_each(|e| e.out.remove(&out));
+                    src.add(&out);
+                    continue;
                 }
-                src.add(&out);
-                if video && let Some(depay) = participants.get(from).and_then(|p| p.video_depay.clone()) {
-                    participant::request_keyframe_upstream(&depay);
-                    routes.insert(*to, KeyframeRoute::Sender(depay));
+                // The receiver keeps its encoder until the sender's next keyframe (asked for
+                // now), and leaves it there: no gap, and one stream per payloader.
+                let depay = participants.get(from).and_then(|p| p.video_depay.clone());
+                let (feeds, routes, receiver, target) =
+                    (self.video_feeds.clone(), self.keyframe_routes.clone(), *to, out.clone());
+                let sender = depay.clone();
+                src.add_then(
+                    &out,
+                    Some(Box::new(move || {
+                        let feeds = feeds.lock().unwrap().clone();
+                        feeds.iter().for_each(|f| f.remove(&target));
+                        if let Some(d) = sender {
+                            routes.lock().unwrap().insert(receiver, KeyframeRoute::Sender(d));
+                        }
+                    })),
+                );
+                if let Some(d) = &depay {
+                    participant::request_keyframe_upstream(d);
                 }
             }
         }
+        // A receiver taken back keeps no stale route to its sender (the plans give it one).
+        let mut routes = self.keyframe_routes.lock().unwrap();
+        stopped.iter().for_each(|to| {
+            routes.remove(to);
+        });
         drop(routes);
-        self.forwards = plan.clone();
+        // Only what could be applied (both ends present, with that medium).
+        let mut applied = plan.clone();
+        applied.video.retain(|(from, to)| sources(from, true).is_some() && outs(to, true).is_some());
+        applied.audio.retain(|(from, to)| sources(from, false).is_some() && outs(to, false).is_some());
+        self.forwards = applied;
         self.update_decoding();
+    }
+
+    /// The forwarding plan in force (what [`Self::set_forwards`] could apply, less the pairs
+    /// of participants removed since).
+    pub fn forwards(&self) -> &ForwardPlan {
+        &self.forwards
+    }
+
+    /// Whether a participant receives forwarded video now: in the plan, and its sender's first
+    /// keyframe has come (until then it stays on its encoder).
+    pub fn video_forwarded(&self, to: ParticipantId) -> bool {
+        let Some(from) = self.forwards.video_to(to) else { return false };
+        let src = self.participants.get(&from).and_then(|p| p.video_forward.as_ref());
+        let out = self.participants.get(&to).and_then(|p| p.video_out.as_ref());
+        matches!((src, out), (Some(src), Some(out)) if src.started(out))
     }
 
     /// The picture size a participant sends (from their stream; `None` before their first
