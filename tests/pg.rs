@@ -13,7 +13,6 @@
 //! PostgreSQL fails rather than silently skipping.
 
 use std::io::Read;
-use std::net::TcpListener;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -322,10 +321,7 @@ enum Launch {
     Failed(String),
 }
 
-/// A loopback port that was free a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("bind 127.0.0.1:0")
-}
+use crate::server::free_port;
 
 /// One cluster shared by the tests of a process that run at the same time: the first caller
 /// starts it, and it stops when the last holder drops its handle.

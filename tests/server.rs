@@ -15,6 +15,25 @@ pub fn convene_binary() -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
+    // Below the kernel's ephemeral range (32768–60999 here): a port the kernel hands out with
+    // `bind(0)` is also what it hands to every outgoing connection (HTTP clients, browsers), so
+    // one freed to pass to a node could be taken again before the node binds it. Here only
+    // another test choosing the same port at the same moment could, from a random start.
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    // (Not 20000 up either: baresips take their RTP ports from there.)
+    const FIRST: u32 = 10_000;
+    const COUNT: u32 = 10_000;
+    let seed = std::process::id().wrapping_mul(7919)
+        ^ std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    for _ in 0..COUNT {
+        let port = (FIRST + seed.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % COUNT) as u16;
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port));
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
+        if tcp.is_ok() && udp.is_ok() {
+            return port;
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
