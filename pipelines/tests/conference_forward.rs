@@ -177,3 +177,32 @@ fn audio_is_forwarded_in_its_own_codec() {
         .unwrap();
     }
 }
+
+#[test]
+fn a_picture_larger_than_the_receiver_decodes_is_not_forwarded() {
+    init();
+    for (first_port, codec) in [(45_400, VideoCodecSpec::Vp8), (45_600, VideoCodecSpec::H264(H264Params::default()))] {
+        let mut media = ConferenceMedia::new(config(first_port)).unwrap();
+        let (ra, rb) = (free_port(), free_port());
+        let (rx_a, rx_b) = (receive_video(ra, codec, 96), receive_video(rb, codec, 96));
+        let pa = media.add_participant(A, video_only(codec, ra)).unwrap();
+        // B decodes at most 99 macroblocks (QCIF): A's 320x180 (240) is too large for it.
+        let mut small = video_only(codec, rb);
+        if let Some(v) = small.video.as_mut() {
+            (v.max_fs, v.width, v.height) = (Some(99), 176, 144);
+        }
+        let pb = media.add_participant(B, small).unwrap();
+        let _tx_a = send_colour(RED, codec, 96, pa.video_rtp.unwrap());
+        let _tx_b = send_colour(BLUE, codec, 96, pb.video_rtp.unwrap());
+        let both = media.plan(Layout::OneMainZeroPips, &people(&[1, 2]), &AssignOptions::default());
+        media.set_assignments(&both).unwrap();
+        keeps_seeing(&rx_a, &rx_b, 10);
+        // Asked to forward anyway: A's keyframes (one every 10 frames) are refused, and B stays
+        // on its encoder, still seeing A.
+        media.set_forwards(&ForwardPlan { video: vec![(A, B)], audio: vec![] });
+        keeps_seeing(&rx_a, &rx_b, 30);
+        assert!(!media.video_forwarded(B), "{codec:?}: a 320x180 keyframe was forwarded to a QCIF decoder");
+        let (w, h, ..) = rx_b.frames.lock().unwrap().last.clone().unwrap();
+        assert!(w * h <= 176 * 144, "{codec:?}: B was sent {w}x{h}");
+    }
+}

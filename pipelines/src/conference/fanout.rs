@@ -22,12 +22,16 @@ pub(crate) type Inspect = Box<dyn Fn(&gst::BufferRef) + Send + Sync>;
 /// Called once, on the streaming thread, just before a target gets its first buffer.
 pub(crate) type OnStart = Box<dyn FnOnce() + Send>;
 
+/// Whether a target takes a keyframe (and what follows it, up to the next keyframe).
+pub(crate) type Admit = Box<dyn Fn(&gst::Sample) -> bool + Send>;
+
 /// One target of a fanout.
 struct Target {
     src: gst_app::AppSrc,
     /// Still waiting for a keyframe.
     waiting: bool,
     on_start: Option<OnStart>,
+    admit: Option<Admit>,
 }
 
 /// The sending half of a bridge: where an island's output goes.
@@ -119,6 +123,11 @@ impl Fanout {
     fn send(&self, sample: &gst::Sample) {
         let delta = sample.buffer().is_some_and(|b| b.flags().contains(gst::BufferFlags::DELTA_UNIT));
         for target in self.targets.lock().unwrap().iter_mut() {
+            // A target refusing a keyframe waits for one it takes.
+            if !delta && target.admit.as_ref().is_some_and(|admit| !admit(sample)) {
+                target.waiting = true;
+                continue;
+            }
             // A new target of an encoded stream starts at a keyframe.
             if target.waiting && delta {
                 continue;
@@ -140,18 +149,18 @@ impl Fanout {
     /// Adds a target (it gets data from the next keyframe on: raw data has no delta frames).
     /// Returns whether it is new.
     pub(crate) fn add(&self, target: &gst_app::AppSrc) -> bool {
-        self.add_then(target, None)
+        self.add_then(target, None, None)
     }
 
-    /// Adds a target and calls `on_start` just before its first buffer (at the next keyframe):
-    /// whoever fed the target until then lets go there, so it is never left without data.
-    /// Returns whether it is new (a target already there keeps its state).
-    pub(crate) fn add_then(&self, target: &gst_app::AppSrc, on_start: Option<OnStart>) -> bool {
+    /// Adds a target and calls `on_start` just before its first buffer (at the next keyframe
+    /// `admit` takes, if given): whoever fed the target until then lets go there, so it is never
+    /// left without data. Returns whether it is new (a target already there keeps its state).
+    pub(crate) fn add_then(&self, target: &gst_app::AppSrc, on_start: Option<OnStart>, admit: Option<Admit>) -> bool {
         let mut t = self.targets.lock().unwrap();
         if t.iter().any(|x| x.src == *target) {
             return false;
         }
-        t.push(Target { src: target.clone(), waiting: true, on_start });
+        t.push(Target { src: target.clone(), waiting: true, on_start, admit });
         true
     }
 

@@ -94,8 +94,7 @@ pub fn video_forwardable(sender: &VideoSpec, receiver: &VideoSpec, sent: Option<
         }
         _ => return false,
     }
-    let Some(sent) = sent else { return false };
-    macroblocks(sent) <= room.max_fs && sent.0.max(sent.1) <= room.max_side
+    sent.is_some_and(|sent| room.admits(sent))
 }
 
 /// Whether `receiver` can be sent `sender`'s audio as it is: the same codec at the same clock.
@@ -172,6 +171,146 @@ pub(crate) fn vp8_keyframe_size(frame: &[u8]) -> Option<(u32, u32)> {
     let w = u32::from(u16::from_le_bytes([frame[6], frame[7]]) & 0x3fff);
     let h = u32::from(u16::from_le_bytes([frame[8], frame[9]]) & 0x3fff);
     Some((w, h))
+}
+
+/// Reads an H.264 SPS far enough for the picture size (ITU-T H.264 7.3.2.1.1).
+struct Bits {
+    data: Vec<u8>,
+    pos: usize,
+}
+
+impl Bits {
+    /// The RBSP of a NAL unit (emulation prevention bytes removed), after its header byte.
+    fn new(nal: &[u8]) -> Bits {
+        let mut data = Vec::with_capacity(nal.len());
+        let mut zeros = 0;
+        for &b in nal.iter().skip(1) {
+            if zeros >= 2 && b == 3 {
+                zeros = 0;
+                continue;
+            }
+            zeros = if b == 0 { zeros + 1 } else { 0 };
+            data.push(b);
+        }
+        Bits { data, pos: 0 }
+    }
+
+    fn bit(&mut self) -> Option<u32> {
+        let byte = *self.data.get(self.pos / 8)?;
+        let b = (byte >> (7 - self.pos % 8)) & 1;
+        self.pos += 1;
+        Some(u32::from(b))
+    }
+
+    fn bits(&mut self, n: u32) -> Option<u32> {
+        (0..n).try_fold(0u32, |v, _| Some(v << 1 | self.bit()?))
+    }
+
+    fn ue(&mut self) -> Option<u32> {
+        let mut zeros = 0;
+        while self.bit()? == 0 {
+            zeros += 1;
+            if zeros > 31 {
+                return None;
+            }
+        }
+        Some((1u32 << zeros) - 1 + self.bits(zeros)?)
+    }
+
+    fn se(&mut self) -> Option<i32> {
+        let k = self.ue()?;
+        Some(if k % 2 == 1 { (k / 2 + 1) as i32 } else { -((k / 2) as i32) })
+    }
+}
+
+/// The picture size an H.264 SPS (a NAL unit, header byte included) describes.
+pub(crate) fn h264_sps_size(nal: &[u8]) -> Option<(u32, u32)> {
+    let mut b = Bits::new(nal);
+    let profile = b.bits(8)?;
+    b.bits(16)?; // constraint flags, level
+    b.ue()?; // seq_parameter_set_id
+    let mut chroma = 1;
+    if [100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135].contains(&profile) {
+        chroma = b.ue()?;
+        if chroma == 3 {
+            b.bit()?;
+        }
+        b.ue()?;
+        b.ue()?;
+        b.bit()?;
+        if b.bit()? == 1 {
+            for i in 0..if chroma == 3 { 12 } else { 8 } {
+                if b.bit()? == 1 {
+                    let (mut last, mut next) = (8i32, 8i32);
+                    for _ in 0..if i < 6 { 16 } else { 64 } {
+                        if next != 0 {
+                            next = (last + b.se()? + 256) % 256;
+                        }
+                        last = if next == 0 { last } else { next };
+                    }
+                }
+            }
+        }
+    }
+    b.ue()?; // log2_max_frame_num_minus4
+    match b.ue()? {
+        0 => {
+            b.ue()?;
+        }
+        1 => {
+            b.bit()?;
+            b.se()?;
+            b.se()?;
+            for _ in 0..b.ue()?.min(255) {
+                b.se()?;
+            }
+        }
+        _ => {}
+    }
+    b.ue()?; // max_num_ref_frames
+    b.bit()?;
+    let width_mbs = b.ue()? + 1;
+    let height_units = b.ue()? + 1;
+    let frame_mbs_only = b.bit()?;
+    if frame_mbs_only == 0 {
+        b.bit()?;
+    }
+    b.bit()?; // direct_8x8_inference
+    let (mut w, mut h) = (width_mbs * 16, height_units * (2 - frame_mbs_only) * 16);
+    if b.bit()? == 1 {
+        let (l, r, t, bo) = (b.ue()?, b.ue()?, b.ue()?, b.ue()?);
+        let (cx, cy) = if chroma == 0 { (1, 2 - frame_mbs_only) } else { (2, 2 * (2 - frame_mbs_only)) };
+        w = w.saturating_sub(cx * (l + r));
+        h = h.saturating_sub(cy * (t + bo));
+    }
+    Some((w, h))
+}
+
+/// The picture size of a keyframe about to be forwarded: VP8 from its header, H.264 from the
+/// first SPS in the `avc` caps (the depayloader keeps SPS there).
+pub(crate) fn keyframe_size(sample: &gst::Sample, vp8: bool) -> Option<(u32, u32)> {
+    if vp8 {
+        let mut head = [0u8; 10];
+        sample.buffer()?.copy_to_slice(0, &mut head).ok()?;
+        return vp8_keyframe_size(&head);
+    }
+    let caps = sample.caps()?;
+    let avcc = caps.structure(0)?.get::<gst::Buffer>("codec_data").ok()?;
+    let map = avcc.map_readable().ok()?;
+    // avcC: version, profile, compatibility, level, length size, SPS count, then each SPS
+    // with its 16-bit length.
+    if map.len() < 8 || map[5] & 0x1f == 0 {
+        return None;
+    }
+    let len = usize::from(u16::from_be_bytes([map[6], map[7]]));
+    h264_sps_size(map.get(8..8 + len)?)
+}
+
+impl Room {
+    /// Whether a picture of `size` fits.
+    pub fn admits(&self, size: (u32, u32)) -> bool {
+        macroblocks(size) <= self.max_fs && size.0.max(size.1) <= self.max_side
+    }
 }
 
 impl SentSize {
@@ -282,6 +421,17 @@ mod tests {
         inter[0] |= 1;
         assert_eq!(vp8_keyframe_size(&inter), None, "an interframe has no size");
         assert_eq!(vp8_keyframe_size(&frame[..8]), None);
+    }
+
+    #[test]
+    fn an_h264_sps_says_its_size() {
+        // x264's SPS for 320x180 (20x12 macroblocks, cropped by 12 lines).
+        let sps = [
+            0x67, 0x42, 0xc0, 0x0c, 0xda, 0x05, 0x06, 0x7e, 0x7c, 0x05, 0xa8, 0x30, 0x30, 0x35, 0x28, 0x00, 0x00, 0x03,
+            0x00, 0x08, 0x00, 0x00, 0x03, 0x00, 0xf4, 0x78, 0xa1, 0x55,
+        ];
+        assert_eq!(h264_sps_size(&sps), Some((320, 180)));
+        assert_eq!(h264_sps_size(&sps[..4]), None, "cut short");
     }
 
     #[test]

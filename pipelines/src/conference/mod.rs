@@ -943,6 +943,13 @@ impl ConferenceMedia {
                 let (feeds, routes, receiver, target) =
                     (self.video_feeds.clone(), self.keyframe_routes.clone(), *to, out.clone());
                 let sender = depay.clone();
+                // A keyframe larger than the receiver takes is not sent (the next plan moves
+                // the call back to transcoding): a picture above its level shows black.
+                let vp8 = participants.get(from).and_then(|p| p.media.video.as_ref()).is_some_and(|v| v.codec == VideoCodecSpec::Vp8);
+                let admit: Option<fanout::Admit> = self.forward_room(*to).map(|room| {
+                    Box::new(move |sample: &gst::Sample| forward::keyframe_size(sample, vp8).is_none_or(|size| room.admits(size)))
+                        as fanout::Admit
+                });
                 src.add_then(
                     &out,
                     Some(Box::new(move || {
@@ -952,6 +959,7 @@ impl ConferenceMedia {
                             routes.lock().unwrap().insert(receiver, KeyframeRoute::Sender(d));
                         }
                     })),
+                    admit,
                 );
                 if let Some(d) = &depay {
                     participant::request_keyframe_upstream(d);
