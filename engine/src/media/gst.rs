@@ -99,12 +99,12 @@ pub struct GstMedia {
     gateway: bool,
     applied_video: Option<EncoderPlan>,
     applied_audio: Option<MixPlan>,
-    /// Byte counters at the last rate measurement, and when it was.
-    traffic: HashMap<ParticipantId, (u64, u64)>,
+    /// Byte counters at the last rate measurement (received, sent, received video), and when
+    /// it was.
+    traffic: HashMap<ParticipantId, (u64, u64, u64)>,
     rates: HashMap<ParticipantId, (u32, u32)>,
-    /// Video bytes received at the last measurement, and the video bitrate received (kbit/s,
-    /// smoothed over a few seconds: keyframes come in bursts), for forwarding.
-    video_traffic: HashMap<ParticipantId, u64>,
+    /// The video bitrate received (kbit/s, smoothed over a few seconds: keyframes come in
+    /// bursts), for forwarding.
     video_kbps: HashMap<ParticipantId, f64>,
     measured: Instant,
 }
@@ -148,7 +148,6 @@ impl GstMedia {
             applied_audio: None,
             traffic: HashMap::new(),
             rates: HashMap::new(),
-            video_traffic: HashMap::new(),
             video_kbps: HashMap::new(),
             measured: Instant::now(),
         }
@@ -348,17 +347,17 @@ impl GstMedia {
         let kbps = |bytes: u64| (bytes as f64 * 8.0 / 1000.0 / elapsed).round() as u32;
         for id in self.members.keys() {
             let Some((rx, tx)) = media.traffic(*id) else { continue };
-            let (prx, ptx) = self.traffic.insert(*id, (rx, tx)).unwrap_or((rx, tx));
+            let video = media.video_received(*id);
+            let now = (rx, tx, video.unwrap_or(0));
+            let before = self.traffic.insert(*id, now);
+            let (prx, ptx, pvideo) = before.unwrap_or(now);
             self.rates.insert(*id, (kbps(rx.saturating_sub(prx)), kbps(tx.saturating_sub(ptx))));
-            if let Some(video) = media.video_received(*id)
-                && let Some(before) = self.video_traffic.insert(*id, video)
-            {
-                let now = f64::from(kbps(video.saturating_sub(before)));
-                let smoothed = self.video_kbps.entry(*id).or_insert(now);
-                *smoothed = 0.7 * *smoothed + 0.3 * now;
+            if video.is_some() && before.is_some() {
+                let rate = f64::from(kbps(now.2.saturating_sub(pvideo)));
+                let smoothed = self.video_kbps.entry(*id).or_insert(rate);
+                *smoothed = 0.7 * *smoothed + 0.3 * rate;
             }
         }
-        self.video_traffic.retain(|id, _| self.members.contains_key(id));
         self.video_kbps.retain(|id, _| self.members.contains_key(id));
         self.traffic.retain(|id, _| self.members.contains_key(id));
         self.rates.retain(|id, _| self.members.contains_key(id));
@@ -376,7 +375,6 @@ impl GstMedia {
         if renegotiated {
             // A rebuilt island's byte counters start again from zero: so do the rates measured.
             self.traffic.remove(&id);
-            self.video_traffic.remove(&id);
             self.video_kbps.remove(&id);
         }
         let media = self.pipeline()?;

@@ -35,6 +35,12 @@ pub struct ForwardPlan {
 }
 
 impl ForwardPlan {
+    /// The plan without the `(sender, receiver)` pairs `gone` says, in both media.
+    pub fn without(&self, gone: impl Fn(ParticipantId, ParticipantId) -> bool) -> ForwardPlan {
+        let keep = |pairs: &[(ParticipantId, ParticipantId)]| pairs.iter().copied().filter(|(f, t)| !gone(*f, *t)).collect();
+        ForwardPlan { video: keep(&self.video), audio: keep(&self.audio) }
+    }
+
     /// The sender whose video `receiver` gets forwarded, if any.
     pub fn video_to(&self, receiver: ParticipantId) -> Option<ParticipantId> {
         self.video.iter().find(|(_, to)| *to == receiver).map(|(from, _)| *from)
@@ -173,6 +179,13 @@ pub(crate) fn vp8_keyframe_size(frame: &[u8]) -> Option<(u32, u32)> {
     Some((w, h))
 }
 
+/// [`vp8_keyframe_size`] of a depayloaded frame.
+fn vp8_buffer_size(frame: &gst::BufferRef) -> Option<(u32, u32)> {
+    let mut head = [0u8; 10];
+    frame.copy_to_slice(0, &mut head).ok()?;
+    vp8_keyframe_size(&head)
+}
+
 /// Reads an H.264 SPS far enough for the picture size (ITU-T H.264 7.3.2.1.1).
 struct Bits {
     data: Vec<u8>,
@@ -290,9 +303,7 @@ pub(crate) fn h264_sps_size(nal: &[u8]) -> Option<(u32, u32)> {
 /// first SPS in the `avc` caps (the depayloader keeps SPS there).
 pub(crate) fn keyframe_size(sample: &gst::Sample, vp8: bool) -> Option<(u32, u32)> {
     if vp8 {
-        let mut head = [0u8; 10];
-        sample.buffer()?.copy_to_slice(0, &mut head).ok()?;
-        return vp8_keyframe_size(&head);
+        return vp8_buffer_size(sample.buffer()?);
     }
     let caps = sample.caps()?;
     let avcc = caps.structure(0)?.get::<gst::Buffer>("codec_data").ok()?;
@@ -330,10 +341,7 @@ impl SentSize {
                     }
                 }
                 Some(gst::PadProbeData::Buffer(b)) if vp8 && !b.flags().contains(gst::BufferFlags::DELTA_UNIT) => {
-                    let mut head = [0u8; 10];
-                    if b.copy_to_slice(0, &mut head).is_ok()
-                        && let Some(size) = vp8_keyframe_size(&head)
-                    {
+                    if let Some(size) = vp8_buffer_size(b) {
                         *s.0.lock().unwrap() = Some(size);
                     }
                 }

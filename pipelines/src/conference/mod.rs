@@ -465,10 +465,7 @@ impl ConferenceMedia {
         self.reserved.remove(&id);
         self.hide_screen(id);
         if self.participants.contains_key(&id) {
-            let mut plan = self.forwards.clone();
-            plan.video.retain(|(from, to)| *from != id && *to != id);
-            plan.audio.retain(|(from, to)| *from != id && *to != id);
-            self.set_forwards(&plan);
+            self.set_forwards(&self.forwards.without(|from, to| from == id || to == id));
         }
         let Some(p) = self.participants.remove(&id) else { return };
         self.keyframe_routes.lock().unwrap().remove(&id);
@@ -515,10 +512,7 @@ impl ConferenceMedia {
             self.audio_encoders.iter().for_each(|e| e.out.remove(out));
         }
         if self.forwards.video_to(id).is_some() || self.forwards.audio_to(id).is_some() {
-            let mut plan = self.forwards.clone();
-            plan.video.retain(|(_, to)| *to != id);
-            plan.audio.retain(|(_, to)| *to != id);
-            self.set_forwards(&plan);
+            self.set_forwards(&self.forwards.without(|_, to| to == id));
         }
         let fps = self.config.framerate.min(15);
         let mut next = self.next_island;
@@ -653,6 +647,9 @@ impl ConferenceMedia {
     pub fn set_assignments(&mut self, plan: &EncoderPlan) -> Result<(), ConferenceError> {
         let fps = self.config.framerate;
         let latency = self.config.jitter_latency + self.config.mix_latency;
+        // Receivers whose forwarded video runs are on no encoder.
+        let forwarded: Vec<ParticipantId> =
+            self.participants.keys().copied().filter(|id| self.video_forwarded(*id)).collect();
         // (picture index in `wanted`, codec, kbps, single NAL) → viewers
         let mut wanted: Vec<(Assignment, u32, u32)> = Vec::new();
         let mut groups: Vec<(usize, EncodeTier, bool, Vec<ParticipantId>)> = Vec::new();
@@ -664,7 +661,7 @@ impl ConferenceMedia {
             });
             for v in &g.viewers {
                 let Some(p) = self.participants.get(v) else { continue };
-                if self.loopbacks.contains_key(v) || self.video_forwarded(*v) {
+                if self.loopbacks.contains_key(v) || forwarded.contains(v) {
                     continue;
                 }
                 let Some(spec) = &p.media.video else { continue };
@@ -743,12 +740,9 @@ impl ConferenceMedia {
         // Viewers leave their old encoders before joining new ones, so two streams never
         // interleave into one payloader; a joining viewer starts at the next keyframe.
         let video_out = |id: &ParticipantId| self.participants.get(id).and_then(|p| p.video_out.clone());
-        let forwarded: Vec<ParticipantId> =
-            self.participants.keys().copied().filter(|id| self.video_forwarded(*id)).collect();
         for (id, p) in &self.participants {
             let Some(out) = &p.video_out else { continue };
             for (enc, _, _, viewers) in &chosen {
-                // A receiver whose forwarded stream runs is on no encoder.
                 if !viewers.contains(id) || forwarded.contains(id) {
                     enc.out.remove(out);
                 }
